@@ -1,0 +1,216 @@
+"""Making MiniGrid / BabyAI environments in the observation layout an SB3 policy sees."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+import gymnasium as gym
+import minigrid  # noqa: F401  (registers the MiniGrid and BabyAI ids)
+import numpy as np
+from gymnasium import spaces
+from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
+from minigrid.minigrid_env import MiniGridEnv
+from minigrid.wrappers import FlatObsWrapper
+from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+from stable_baselines3.common.vec_env import VecEnv
+
+ObsMode = Literal["image", "flat"]
+OBS_MODES: tuple[str, ...] = ("image", "flat")
+REGISTERED_PREFIX = "sb3_llmae/"
+
+# Largest index a MiniGrid cell channel can hold (object type, color, door state).
+MAX_CELL_INDEX = max(len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX)) - 1
+
+
+class MinigridImageWrapper(gym.ObservationWrapper):
+    """
+    Keep only the egocentric 7x7x3 grid of a MiniGrid observation.
+
+    Unlike ``minigrid.wrappers.ImgObsWrapper`` the space is bounded by the largest cell
+    index instead of 255: the cells hold object / color / state indices, not pixels, so SB3
+    must neither treat them as an image to transpose nor divide them by 255. The policy then
+    sees exactly what the env returns, and so do the demonstrations it is trained on.
+
+    :param env: a MiniGrid env with a dict observation holding ``"image"``
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        image_space = env.observation_space["image"]
+        self.observation_space = spaces.Box(
+            low=0, high=MAX_CELL_INDEX, shape=image_space.shape, dtype=np.uint8
+        )
+
+    def observation(self, observation: dict[str, Any]) -> np.ndarray:
+        return observation["image"]
+
+
+def minigrid_env_ids() -> list[str]:
+    """
+    :return: every registered MiniGrid and BabyAI env id, sorted
+    """
+    return sorted(
+        env_id
+        for env_id in gym.registry
+        if env_id.startswith(("MiniGrid-", "BabyAI-"))
+    )
+
+
+def check_env_id(env_id: str) -> str:
+    """
+    Check that ``env_id`` names a registered MiniGrid / BabyAI env.
+
+    :param env_id: the env id, with or without the ``sb3_llmae/`` prefix
+    :return: the bare MiniGrid id
+    :raises ValueError: naming the closest valid ids
+    """
+    bare_id = env_id.removeprefix(REGISTERED_PREFIX)
+    valid = minigrid_env_ids()
+    if bare_id not in valid:
+        close = difflib.get_close_matches(bare_id, valid, n=5, cutoff=0.5)
+        hint = f"Did you mean one of: {', '.join(close)}?" if close else f"Valid ids include: {', '.join(valid[:8])}, ..."
+        raise ValueError(
+            f"Unknown MiniGrid env id {env_id!r}. {hint} "
+            "(the full list: sb3_llmae.envs.minigrid_env_ids())"
+        )
+    return bare_id
+
+
+def check_obs_mode(obs_mode: str) -> ObsMode:
+    """
+    :param obs_mode: an observation mode
+    :return: the mode, if valid
+    :raises ValueError: listing the valid modes
+    """
+    if obs_mode not in OBS_MODES:
+        raise ValueError(f"Unknown obs_mode {obs_mode!r}: choose one of {', '.join(OBS_MODES)}.")
+    return obs_mode  # type: ignore[return-value]
+
+
+def wrap_observation(env: gym.Env, obs_mode: ObsMode) -> gym.Env:
+    """
+    Put the observation wrapper of ``obs_mode`` on a MiniGrid env.
+
+    :param env: a MiniGrid env with dict observations
+    :param obs_mode: ``"image"`` (egocentric grid, :class:`MinigridImageWrapper`) or
+        ``"flat"`` (``minigrid.wrappers.FlatObsWrapper``: grid and mission, one vector)
+    :return: the wrapped env
+    """
+    if check_obs_mode(obs_mode) == "image":
+        return MinigridImageWrapper(env)
+    return FlatObsWrapper(env)
+
+
+def make_env(
+    env_id: str,
+    obs_mode: ObsMode = "image",
+    seed: int | None = None,
+    max_episode_steps: int | None = None,
+    render_mode: str | None = None,
+    **env_kwargs: Any,
+) -> gym.Env:
+    """
+    Make one MiniGrid / BabyAI env in the observation layout of an SB3 policy.
+
+    :param env_id: a registered MiniGrid or BabyAI id, e.g. ``"MiniGrid-DoorKey-8x8-v0"``
+    :param obs_mode: ``"image"`` (default) or ``"flat"``
+    :param seed: seed of the first ``reset()`` (later resets continue the env's RNG)
+    :param max_episode_steps: episode step limit; ``None`` keeps the env's own
+    :param render_mode: passed to ``gym.make``
+    :param env_kwargs: passed to the env constructor
+    :return: the env
+    """
+    bare_id = check_env_id(env_id)
+    check_obs_mode(obs_mode)
+    if max_episode_steps is not None:
+        if max_episode_steps <= 0:
+            raise ValueError(f"max_episode_steps must be positive, got {max_episode_steps}.")
+        # MiniGrid truncates on its own counter, not only through gym's TimeLimit.
+        env_kwargs["max_steps"] = max_episode_steps
+    env = gym.make(bare_id, render_mode=render_mode, max_episode_steps=max_episode_steps, **env_kwargs)
+    env = wrap_observation(env, obs_mode)
+    if seed is not None:
+        env.reset(seed=seed)
+    return env
+
+
+def make_vec_env(
+    env_id: str,
+    n_envs: int = 4,
+    obs_mode: ObsMode = "image",
+    seed: int | None = None,
+    max_episode_steps: int | None = None,
+    vec_env_cls: type[VecEnv] | None = None,
+    monitor_dir: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> VecEnv:
+    """
+    Make a vectorised MiniGrid env (SB3's ``make_vec_env`` with our wrappers and a Monitor).
+
+    :param env_id: a registered MiniGrid or BabyAI id
+    :param n_envs: number of envs
+    :param obs_mode: ``"image"`` (default) or ``"flat"``
+    :param seed: seed of env 0; env ``i`` gets ``seed + i``
+    :param max_episode_steps: episode step limit; ``None`` keeps the env's own
+    :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``
+    :param monitor_dir: where Monitor writes its CSV files (``None``: not written)
+    :param env_kwargs: passed to the env constructor
+    :return: the vec env
+    """
+    bare_id = check_env_id(env_id)
+    check_obs_mode(obs_mode)
+    kwargs = dict(env_kwargs or {})
+    if max_episode_steps is not None:
+        kwargs["max_steps"] = max_episode_steps
+
+    def env_fn(**kw: Any) -> gym.Env:
+        return gym.make(bare_id, max_episode_steps=max_episode_steps, **kw)
+
+    return sb3_make_vec_env(
+        env_fn,
+        n_envs=n_envs,
+        seed=seed,
+        env_kwargs=kwargs,
+        wrapper_class=lambda env: wrap_observation(env, obs_mode),
+        vec_env_cls=vec_env_cls,
+        monitor_dir=monitor_dir,
+    )
+
+
+def unwrap_minigrid(env: gym.Env) -> MiniGridEnv:
+    """
+    :param env: a (wrapped) MiniGrid env
+    :return: the underlying ``MiniGridEnv``, whose full grid experts plan on
+    """
+    base = env.unwrapped
+    if not isinstance(base, MiniGridEnv):
+        raise TypeError(f"Expected a MiniGrid env, got {type(base).__name__}.")
+    return base
+
+
+def _make_registered(env_id: str, obs_mode: ObsMode, **kwargs: Any) -> gym.Env:
+    return wrap_observation(gym.make(env_id, **kwargs), obs_mode)
+
+
+def register_envs() -> None:
+    """
+    Register ``sb3_llmae/<MiniGrid id>`` (image observations) and
+    ``sb3_llmae/<MiniGrid id>-flat`` for every MiniGrid / BabyAI id, so that
+    ``python -m rl_zoo3.train --gym-packages sb3_llmae --env sb3_llmae/MiniGrid-DoorKey-8x8-v0``
+    needs no ``env_wrapper``. Idempotent.
+    """
+    for env_id in minigrid_env_ids():
+        for suffix, obs_mode in (("", "image"), ("-flat", "flat")):
+            name, version = env_id.rsplit("-v", 1)
+            registered_id = f"{REGISTERED_PREFIX}{name}{suffix}-v{version}"
+            if registered_id in gym.registry:
+                continue
+            spec = gym.spec(env_id)
+            gym.register(
+                id=registered_id,
+                entry_point=_make_registered,
+                kwargs={"env_id": env_id, "obs_mode": obs_mode},
+                max_episode_steps=spec.max_episode_steps,
+            )
+

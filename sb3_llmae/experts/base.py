@@ -1,0 +1,74 @@
+"""The interface every expert (planner, LLM) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from minigrid.minigrid_env import MiniGridEnv
+
+
+class ExpertEpisode(ABC):
+    """
+    One episode of an expert: chooses actions for one env, and remembers what it needs to
+    (a plan, a conversation). One instance is used by one thread only.
+
+    :param env: the unwrapped MiniGrid env, already reset; the expert may read its full state
+        (``grid``, ``agent_pos``, ``agent_dir``, ``carrying``, ``mission``) and its egocentric
+        view (``env.gen_obs()``), but must not step or reset it.
+    :param seed: the seed the env was reset with
+    """
+
+    def __init__(self, env: MiniGridEnv, seed: int) -> None:
+        self.env = env
+        self.seed = seed
+
+    @abstractmethod
+    def act(self) -> int:
+        """
+        :return: the action to take in the env's current state
+        """
+
+    def observe(self, action: int, reward: float, terminated: bool, truncated: bool) -> None:  # noqa: B027
+        """
+        Called after each env step with what the action led to. Does nothing by default.
+
+        :param action: the action taken
+        :param reward: the reward received
+        :param terminated: whether the episode ended in a terminal state
+        :param truncated: whether the episode hit its step limit
+        """
+
+    def summary(self) -> dict[str, Any]:
+        """
+        :return: JSON-serialisable facts about this episode (transcript, token usage, ...)
+        """
+        return {}
+
+
+class Expert(ABC):
+    """
+    An expert that plays MiniGrid tasks: a factory of :class:`ExpertEpisode`.
+    Implementations hold only configuration and thread-safe shared resources (a client, a
+    cache), so that one expert can play several episodes at once.
+    """
+
+    @abstractmethod
+    def start_episode(self, env: MiniGridEnv, seed: int) -> ExpertEpisode:
+        """
+        :param env: the unwrapped MiniGrid env, just reset with ``seed``
+        :param seed: the reset seed
+        :return: the episode's controller
+        :raises NotImplementedError: (as :class:`UnsupportedEnvError`) if this expert cannot play the env
+        """
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """
+        :return: JSON-serialisable description of the expert (kind, settings), recorded in the
+            demonstrations' metadata. Must never contain secrets such as API keys.
+        """
+
+
+class UnsupportedEnvError(NotImplementedError):
+    """An expert was asked to play an env (or a mission) it cannot handle."""
