@@ -69,6 +69,12 @@ class Expert(ABC):
             demonstrations' metadata. Must never contain secrets such as API keys.
         """
 
+    def progress_info(self) -> dict[str, Any]:
+        """
+        :return: short live figures for a progress bar (e.g. tokens used so far); none by default
+        """
+        return {}
+
 
 class UnsupportedEnvError(NotImplementedError):
     """An expert was asked to play an env (or a mission) it cannot handle."""

@@ -1,0 +1,107 @@
+"""The ``sb3-llmae`` command line: ``generate`` demonstrations (more commands build on it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from sb3_llmae.demonstrations import generate_demonstrations
+from sb3_llmae.envs import OBS_MODES
+from sb3_llmae.experts import Expert
+
+logger = logging.getLogger("sb3_llmae")
+
+EXPERT_CHOICES = ("planner",)
+
+
+def make_expert(args: argparse.Namespace) -> Expert:
+    """
+    :param args: parsed ``generate`` arguments
+    :return: the expert they name
+    """
+    from sb3_llmae.experts.planner import PlannerExpert
+
+    return PlannerExpert()
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Generate demonstrations with an expert and print a summary."""
+    expert = make_expert(args)
+    start = time.perf_counter()
+    demos = generate_demonstrations(
+        args.env,
+        expert,
+        n_episodes=args.episodes,
+        seed=args.seed,
+        obs_mode=args.obs_mode,
+        only_successful=not args.keep_failures,
+        max_episode_steps=args.max_episode_steps,
+        n_workers=args.workers,
+        out_dir=args.out,
+        progress_bar=not args.no_progress,
+    )
+    stats = demos.stats
+    print(
+        f"env: {args.env}  expert: {args.expert}\n"
+        f"episodes: {stats['episodes']}  success rate: {stats['success_rate']:.1%}  "
+        f"transitions: {stats['transitions']}  mean length: {stats['mean_length']:.1f}\n"
+        f"time: {time.perf_counter() - start:.1f} s\n"
+        f"demonstrations written to {args.out}"
+    )
+    return 0
+
+
+def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("generate", help="roll an expert out into demonstrations")
+    parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
+    parser.add_argument("--expert", choices=EXPERT_CHOICES, default="planner")
+    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
+    parser.add_argument("--obs-mode", choices=OBS_MODES, default="image")
+    parser.add_argument("--max-episode-steps", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=1, help="episodes played at once")
+    parser.add_argument("--keep-failures", action="store_true", help="keep unsuccessful episodes too")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--out", required=True, help="output directory (re-running into it resumes)")
+    parser.set_defaults(func=cmd_generate)
+
+
+PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_generate_parser,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """:return: the ``sb3-llmae`` argument parser"""
+    parser = argparse.ArgumentParser(prog="sb3-llmae", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for add_parser in PARSER_BUILDERS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Entry point of the ``sb3-llmae`` console script.
+
+    :param argv: arguments (default: ``sys.argv[1:]``)
+    :return: exit status
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, NotImplementedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Shared fixtures: small envs, fixed seeds, a scripted expert that needs no planner or LLM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from minigrid.core.actions import Actions
+from minigrid.minigrid_env import MiniGridEnv
+
+from sb3_llmae.experts.base import Expert, ExpertEpisode
+
+# In MiniGrid-Empty-5x5 the agent starts at (1, 1) facing east and the goal is at (3, 3).
+EMPTY_5X5_SOLUTION = (Actions.forward, Actions.forward, Actions.right, Actions.forward, Actions.forward)
+
+
+class ScriptedEpisode(ExpertEpisode):
+    def __init__(self, env: MiniGridEnv, seed: int, actions: tuple[int, ...]) -> None:
+        super().__init__(env, seed)
+        self.actions = list(actions)
+
+    def act(self) -> int:
+        return int(self.actions.pop(0)) if self.actions else int(Actions.left)
+
+    def summary(self) -> dict[str, Any]:
+        return {"scripted": True, "transcript": [{"seed": self.seed}]}
+
+
+class ScriptedExpert(Expert):
+    """Plays a fixed action sequence, then turns left until the episode ends."""
+
+    def __init__(self, actions: tuple[int, ...] = EMPTY_5X5_SOLUTION) -> None:
+        self.actions = tuple(int(a) for a in actions)
+
+    def start_episode(self, env: MiniGridEnv, seed: int) -> ExpertEpisode:
+        return ScriptedEpisode(env, seed, self.actions)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "scripted", "actions": list(self.actions)}
+
+
+@pytest.fixture
+def scripted_expert() -> ScriptedExpert:
+    return ScriptedExpert()
