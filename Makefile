@@ -1,0 +1,43 @@
+# Two commands on a fresh clone: `make demo` (the main job) and `make test`.
+# Both create and fill .venv first when it is missing or older than pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.install-stamp
+# A CPU build of torch lies on the project's machines; a bare `torch` would pull a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+# imitation's metadata pins stable-baselines3~=2.2 and gymnasium~=0.29; its code runs on the current stack.
+IMITATION_SPEC ?= imitation==1.0.1
+PIP := $(PY) -m pip --disable-pip-version-check
+
+.PHONY: install test test-slow lint format demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps "$(IMITATION_SPEC)"
+	$(PY) -c "import sb3_llmae"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py --out demo_output
+
+clean:
+	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
