@@ -438,7 +438,10 @@ def save_demonstrations(demos: Demonstrations, path: str | os.PathLike[str]) -> 
     """
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
-    serialize.save(directory / TRAJECTORIES_DIR, demos.trajectories)
+    if demos.trajectories:
+        serialize.save(directory / TRAJECTORIES_DIR, demos.trajectories)
+    else:  # a HuggingFace dataset cannot be empty; the metadata still records what was played
+        (directory / TRAJECTORIES_DIR).mkdir(exist_ok=True)
     _write_atomic(directory / METADATA_FILE, json.dumps(demos.metadata, indent=2))
     return directory
 
@@ -474,7 +477,7 @@ def load_demonstrations(
                 terminal=bool(t.terminal),
                 rews=np.asarray(t.rews, dtype=np.float32),
             )
-            for t in serialize.load_with_rewards(directory / TRAJECTORIES_DIR)
+            for t in (serialize.load_with_rewards(directory / TRAJECTORIES_DIR) if metadata["kept_seeds"] else [])
         ]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(
