@@ -50,7 +50,9 @@ def vec_steps_per_second(env_id: str, n_steps: int, n_envs: int = 8, seed: int =
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env", default="MiniGrid-DoorKey-8x8-v0")
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--episodes", type=int, default=200, help="planner episodes for demonstrations/s")
@@ -60,7 +62,10 @@ def main() -> None:
     rows = [
         ("bare MiniGrid env (gym.make)", bare),
         ("make_env(obs_mode='image')", steps_per_second(lambda: make_env(args.env), args.steps)),
-        ("make_env(obs_mode='flat')", steps_per_second(lambda: make_env(args.env, obs_mode="flat"), args.steps)),
+        (
+            "make_env(obs_mode='flat')",
+            steps_per_second(lambda: make_env(args.env, obs_mode="flat"), args.steps),
+        ),
         ("make_vec_env(n_envs=8), per env step", vec_steps_per_second(args.env, args.steps)),
     ]
     print(f"{args.env}, {args.steps} random steps")
@@ -72,8 +77,9 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     stats = demos.stats
     print(
-        f"planner demonstrations: {args.episodes} episodes in {elapsed:.2f} s = {args.episodes / elapsed:,.0f} "
-        f"episodes/s, {stats['transitions'] / elapsed:,.0f} transitions/s, success {stats['success_rate']:.0%}"
+        f"planner demonstrations: {args.episodes} episodes in {elapsed:.2f} s = "
+        f"{args.episodes / elapsed:,.0f} episodes/s, {stats['transitions'] / elapsed:,.0f} transitions/s, "
+        f"success {stats['success_rate']:.0%}"
     )
 
 

@@ -21,7 +21,7 @@ import gymnasium as gym
 import numpy as np
 from imitation.data import serialize
 from imitation.data.rollout import flatten_trajectories
-from imitation.data.types import Transitions, TrajectoryWithRew
+from imitation.data.types import TrajectoryWithRew, Transitions
 from minigrid.core.actions import Actions
 from tqdm.auto import tqdm
 
@@ -35,7 +35,15 @@ TRAJECTORIES_DIR = "trajectories"
 EPISODES_DIR = "episodes"
 TRANSCRIPTS_DIR = "transcripts"
 GENERATION_FILE = "generation.json"
-VERSIONED_PACKAGES = ("sb3-llmae", "stable-baselines3", "imitation", "minigrid", "gymnasium", "torch", "numpy")
+VERSIONED_PACKAGES = (
+    "sb3-llmae",
+    "stable-baselines3",
+    "imitation",
+    "minigrid",
+    "gymnasium",
+    "torch",
+    "numpy",
+)
 N_ACTIONS = len(Actions)
 
 
@@ -199,7 +207,9 @@ def rollout_episode(
                 raise GenerationInterrupted(f"episode with seed {seed} abandoned")
             action = int(episode.act())
             if not 0 <= action < env.action_space.n:
-                raise ValueError(f"{type(expert).__name__} chose action {action}, not in 0..{env.action_space.n - 1}.")
+                raise ValueError(
+                    f"{type(expert).__name__} chose action {action}, not in 0..{env.action_space.n - 1}."
+                )
             observation, reward, terminated, truncated, _ = env.step(action)
             episode.observe(action, float(reward), terminated, truncated)
             observations.append(observation)
@@ -289,7 +299,11 @@ class EpisodeStore:
         """
         with np.load(self._episode_path(seed)) as data:
             trajectory = TrajectoryWithRew(
-                obs=data["obs"], acts=data["acts"], infos=None, terminal=bool(data["terminal"]), rews=data["rews"]
+                obs=data["obs"],
+                acts=data["acts"],
+                infos=None,
+                terminal=bool(data["terminal"]),
+                rews=data["rews"],
             )
             return EpisodeRecord(seed, trajectory, bool(data["success"]), json.loads(str(data["summary"])))
 
@@ -376,7 +390,9 @@ def generate_demonstrations(
     if store is not None:
         records = {s: store.load(s) for s in seeds if s in store}
         if records:
-            logger.info("Resuming in %s: %d of %d episodes already played.", out_dir, len(records), n_episodes)
+            logger.info(
+                "Resuming in %s: %d of %d episodes already played.", out_dir, len(records), n_episodes
+            )
     stop = threading.Event()
 
     def play(episode_seed: int) -> EpisodeRecord:
@@ -394,9 +410,19 @@ def generate_demonstrations(
                 successes = sum(r.success for r in records.values())
                 bar.set_postfix(success=f"{successes / len(records):.0%}", **expert.progress_info())
                 bar.update()
-        except (KeyboardInterrupt, GenerationInterrupted):
-            where = f"saved in {out_dir}; re-run with the same output directory to resume" if store else "lost (no out_dir)"
-            logger.warning("Generation interrupted: %d of %d episodes finished, %s.", len(records), n_episodes, where)
+        except BaseException as error:  # Ctrl-C, an LLM endpoint that gave up, a bug in an expert
+            where = (
+                f"saved in {out_dir}; re-run with the same output directory to resume"
+                if store is not None
+                else "not saved (pass out_dir to keep finished episodes)"
+            )
+            logger.warning(
+                "Generation stopped by %s: %d of %d episodes finished, %s.",
+                type(error).__name__,
+                len(records),
+                n_episodes,
+                where,
+            )
             raise
     ordered = [records[s] for s in seeds]
     kept = [r.trajectory for r in ordered if r.success or not only_successful]
@@ -411,8 +437,13 @@ def generate_demonstrations(
             "only_successful": only_successful,
             "stats": compute_stats(ordered, kept),
             "episodes": [
-                {"seed": r.seed, "success": r.success, "length": r.length, "return": r.episode_return,
-                 **{k: v for k, v in r.expert_summary.items() if k != "transcript"}}
+                {
+                    "seed": r.seed,
+                    "success": r.success,
+                    "length": r.length,
+                    "return": r.episode_return,
+                    **{k: v for k, v in r.expert_summary.items() if k != "transcript"},
+                }
                 for r in ordered
             ],
             "generation_seconds": time.perf_counter() - start,
@@ -422,8 +453,13 @@ def generate_demonstrations(
     )
     if store is not None:
         save_demonstrations(demos, store.directory)
-    logger.info("%s: %d/%d successful episodes, %d transitions.", env_id,
-                demos.stats["successes"], n_episodes, demos.stats["transitions"])
+    logger.info(
+        "%s: %d/%d successful episodes, %d transitions.",
+        env_id,
+        demos.stats["successes"],
+        n_episodes,
+        demos.stats["transitions"],
+    )
     return demos
 
 
@@ -477,7 +513,9 @@ def load_demonstrations(
                 terminal=bool(t.terminal),
                 rews=np.asarray(t.rews, dtype=np.float32),
             )
-            for t in (serialize.load_with_rewards(directory / TRAJECTORIES_DIR) if metadata["kept_seeds"] else [])
+            for t in (
+                serialize.load_with_rewards(directory / TRAJECTORIES_DIR) if metadata["kept_seeds"] else []
+            )
         ]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(

@@ -50,11 +50,7 @@ def minigrid_env_ids() -> list[str]:
     """
     :return: every registered MiniGrid and BabyAI env id, sorted
     """
-    return sorted(
-        env_id
-        for env_id in gym.registry
-        if env_id.startswith(("MiniGrid-", "BabyAI-"))
-    )
+    return sorted(env_id for env_id in gym.registry if env_id.startswith(("MiniGrid-", "BabyAI-")))
 
 
 def check_env_id(env_id: str) -> str:
@@ -69,10 +65,13 @@ def check_env_id(env_id: str) -> str:
     valid = minigrid_env_ids()
     if bare_id not in valid:
         close = difflib.get_close_matches(bare_id, valid, n=5, cutoff=0.5)
-        hint = f"Did you mean one of: {', '.join(close)}?" if close else f"Valid ids include: {', '.join(valid[:8])}, ..."
+        hint = (
+            f"Did you mean one of: {', '.join(close)}?"
+            if close
+            else f"Valid ids include: {', '.join(valid[:8])}, ..."
+        )
         raise ValueError(
-            f"Unknown MiniGrid env id {env_id!r}. {hint} "
-            "(the full list: sb3_llmae.envs.minigrid_env_ids())"
+            f"Unknown MiniGrid env id {env_id!r}. {hint} (the full list: sb3_llmae.envs.minigrid_env_ids())"
         )
     return bare_id
 
@@ -213,4 +212,3 @@ def register_envs() -> None:
                 kwargs={"env_id": env_id, "obs_mode": obs_mode},
                 max_episode_steps=spec.max_episode_steps,
             )
-

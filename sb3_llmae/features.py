@@ -39,7 +39,11 @@ class MinigridFeaturesExtractor(BaseFeaturesExtractor):
     ) -> None:
         super().__init__(observation_space, features_dim)
         shape = observation_space.shape
-        if not isinstance(observation_space, gym.spaces.Box) or len(shape) != 3 or 3 not in (shape[0], shape[-1]):
+        if (
+            not isinstance(observation_space, gym.spaces.Box)
+            or len(shape) != 3
+            or 3 not in (shape[0], shape[-1])
+        ):
             raise ValueError(
                 "MinigridFeaturesExtractor needs MiniGrid's grid observation, a Box of shape (H, W, 3) "
                 f"or (3, H, W); got {observation_space}. Make the env with "

@@ -3,7 +3,7 @@ import threading
 
 import numpy as np
 import pytest
-from imitation.data.types import Transitions, TrajectoryWithRew
+from imitation.data.types import TrajectoryWithRew, Transitions
 
 from sb3_llmae import generate_demonstrations, load_demonstrations, make_env, save_demonstrations
 from sb3_llmae.demonstrations import EpisodeStore, GenerationInterrupted, rollout_episode
@@ -64,7 +64,9 @@ def test_only_successful_filters_failures(tmp_path):
 
 
 def test_flat_mode_demonstrations(scripted_expert):
-    demos = generate_demonstrations(ENV_ID, scripted_expert, n_episodes=1, obs_mode="flat", progress_bar=False)
+    demos = generate_demonstrations(
+        ENV_ID, scripted_expert, n_episodes=1, obs_mode="flat", progress_bar=False
+    )
     assert demos.trajectories[0].obs.ndim == 2
     with pytest.raises(ValueError, match=r"policy expects Box\(0, 10, \(7, 7, 3\)"):
         demos.check_observation_space(make_env(ENV_ID).observation_space)
@@ -127,7 +129,7 @@ def test_out_dir_saves_each_episode_and_resumes(tmp_path, scripted_expert):
 
 def test_out_dir_of_another_generation_is_refused(tmp_path, scripted_expert):
     generate_demonstrations(ENV_ID, scripted_expert, n_episodes=1, out_dir=tmp_path, progress_bar=False)
-    with pytest.raises(ValueError, match="another generation run.*env_id"):
+    with pytest.raises(ValueError, match=r"another generation run.*env_id"):
         generate_demonstrations(
             "MiniGrid-Empty-6x6-v0", scripted_expert, n_episodes=1, out_dir=tmp_path, progress_bar=False
         )
@@ -147,10 +149,14 @@ def test_interrupted_run_keeps_finished_episodes(tmp_path):
             return InterruptingEpisode(env, seed, self.actions)
 
     with pytest.raises(KeyboardInterrupt):
-        generate_demonstrations(ENV_ID, InterruptingExpert(), n_episodes=4, out_dir=tmp_path, progress_bar=False)
+        generate_demonstrations(
+            ENV_ID, InterruptingExpert(), n_episodes=4, out_dir=tmp_path, progress_bar=False
+        )
     store = EpisodeStore(tmp_path, json.loads((tmp_path / "generation.json").read_text()))
     assert 0 in store and 1 in store and 2 not in store
-    demos = generate_demonstrations(ENV_ID, InterruptingExpert(), n_episodes=2, out_dir=tmp_path, progress_bar=False)
+    demos = generate_demonstrations(
+        ENV_ID, InterruptingExpert(), n_episodes=2, out_dir=tmp_path, progress_bar=False
+    )
     assert len(demos) == 2
 
 

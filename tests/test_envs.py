@@ -27,7 +27,9 @@ def test_seeding_is_reproducible():
     first, _ = make_env("MiniGrid-DoorKey-8x8-v0").reset(seed=3)
     second, _ = make_env("MiniGrid-DoorKey-8x8-v0").reset(seed=3)
     np.testing.assert_array_equal(first, second)
-    positions = {tuple(unwrap_minigrid(make_env("MiniGrid-DoorKey-8x8-v0", seed=s)).agent_pos) for s in range(10)}
+    positions = {
+        tuple(unwrap_minigrid(make_env("MiniGrid-DoorKey-8x8-v0", seed=s)).agent_pos) for s in range(10)
+    }
     assert len(positions) > 1
 
 

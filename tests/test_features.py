@@ -8,7 +8,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
 from sb3_llmae import MinigridFeaturesExtractor, make_env, make_vec_env
 
-POLICY_KWARGS = dict(features_extractor_class=MinigridFeaturesExtractor, features_extractor_kwargs=dict(features_dim=32))
+POLICY_KWARGS = dict(
+    features_extractor_class=MinigridFeaturesExtractor, features_extractor_kwargs=dict(features_dim=32)
+)
 
 
 def test_output_shape_and_one_hot_planes():
@@ -63,8 +65,17 @@ def test_ppo_with_minigrid_img_obs_wrapper_through_sb3_transpose():
 @pytest.mark.slow
 def test_ppo_solves_doorkey_5x5():
     env = make_vec_env("MiniGrid-DoorKey-5x5-v0", n_envs=8, seed=0)
-    model = PPO("MlpPolicy", env, policy_kwargs=POLICY_KWARGS, n_steps=128, batch_size=256, n_epochs=4,
-                ent_coef=0.01, learning_rate=2.5e-4, seed=0)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        policy_kwargs=POLICY_KWARGS,
+        n_steps=128,
+        batch_size=256,
+        n_epochs=4,
+        ent_coef=0.01,
+        learning_rate=2.5e-4,
+        seed=0,
+    )
     model.learn(100_000)
     eval_env = make_env("MiniGrid-DoorKey-5x5-v0")
     successes = 0
