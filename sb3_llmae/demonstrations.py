@@ -383,7 +383,7 @@ def generate_demonstrations(
         "obs_mode": obs_mode,
         "max_episode_steps": max_episode_steps,
         "env_kwargs": env_kwargs or {},
-        "expert": expert.describe(),
+        "expert": expert.identity(),
     }
     store = EpisodeStore(out_dir, generation) if out_dir is not None else None
     records: dict[int, EpisodeRecord] = {}
@@ -431,6 +431,7 @@ def generate_demonstrations(
         trajectories=kept,
         metadata={
             **generation,
+            "expert": expert.describe(),
             "observation_space": describe_space(first_obs_space),
             "seeds": seeds,
             "kept_seeds": [r.seed for r in ordered if r.success or not only_successful],

@@ -69,6 +69,13 @@ class Expert(ABC):
             demonstrations' metadata. Must never contain secrets such as API keys.
         """
 
+    def identity(self) -> dict[str, Any]:
+        """
+        :return: the part of :meth:`describe` that shapes the episodes; a generation run resumes only
+            with an expert of the same identity. Operational settings (timeouts, retries) may differ.
+        """
+        return self.describe()
+
     def progress_info(self) -> dict[str, Any]:
         """
         :return: short live figures for a progress bar (e.g. tokens used so far); none by default

@@ -1,0 +1,304 @@
+"""An expert that asks a language model, through any OpenAI-compatible endpoint, what to do."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from minigrid.core.actions import Actions
+from minigrid.minigrid_env import MiniGridEnv
+
+from sb3_llmae import language
+from sb3_llmae.experts.base import Expert, ExpertEpisode
+from sb3_llmae.language import PromptTemplate
+from sb3_llmae.llm import ChatClient, ChatResult, ResponseCache
+
+logger = logging.getLogger(__name__)
+
+LLMMode = Literal["step", "plan"]
+LLM_MODES: tuple[str, ...] = ("step", "plan")
+Fallback = Literal["random_turn", "forward", "raise"]
+FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
+# Spreads the sample indices of one episode's requests apart from the next episode's.
+SAMPLES_PER_EPISODE = 100_000
+OPERATIONAL_SETTINGS = frozenset({"base_url", "timeout", "max_retries", "cache"})
+
+
+def template_fingerprint(template: PromptTemplate) -> str:
+    """
+    :param template: a prompt template
+    :return: a short hash of it, recorded in metadata so that runs with other prompts are told apart
+    """
+    text = json.dumps(dataclasses.asdict(template), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class NoActionError(RuntimeError):
+    """The model's reply held no valid action, even after a correction, and ``fallback="raise"``."""
+
+
+@dataclass(frozen=True)
+class AgentState:
+    """What an action can change, to tell whether the env is still making progress."""
+
+    position: tuple[int, int]
+    direction: int
+    carrying: str | None
+    front: str | None
+
+    @classmethod
+    def of(cls, env: MiniGridEnv) -> AgentState:
+        front_cell = env.grid.get(*env.front_pos)
+        return cls(
+            position=tuple(int(c) for c in env.agent_pos),
+            direction=int(env.agent_dir),
+            carrying=None if env.carrying is None else str(env.carrying.encode()),
+            front=None if front_cell is None else str(front_cell.encode()),
+        )
+
+
+class LLMEpisode(ExpertEpisode):
+    """
+    One episode played by a language model, in ``step`` mode (one request per env step) or
+    ``plan`` mode (one request for a list of actions, re-planned when it runs out or the env
+    stops making progress). Keeps a transcript of every request.
+
+    :param env: the unwrapped env, just reset
+    :param seed: its reset seed
+    :param expert: the expert holding the client and the settings
+    """
+
+    def __init__(self, env: MiniGridEnv, seed: int, expert: LLMExpert) -> None:
+        super().__init__(env, seed)
+        self.expert = expert
+        self.rng = random.Random(seed)
+        self.transcript: list[dict[str, Any]] = []
+        self.history: list[int] = []
+        self.plan: deque[int] = deque()
+        self.n_requests = 0
+        self.n_plans = 0
+        self.n_invalid_replies = 0
+        self.n_fallbacks = 0
+        self.n_steps = 0
+        self.state_before: AgentState | None = None
+
+    def _ask(self, messages: list[dict[str, str]], parse: Any, kind: str, correction: str) -> Any:
+        """Ask once, and once more with a correction if the reply holds no valid answer."""
+        for attempt in range(2):
+            result = self.expert.client.complete(
+                messages, sample_index=self.seed * SAMPLES_PER_EPISODE + self.n_requests
+            )
+            self.n_requests += 1
+            parsed = parse(result.text)
+            self._record(kind, messages, result, parsed, attempt)
+            if parsed is not None and parsed != []:
+                return parsed
+            self.n_invalid_replies += 1
+            messages = [
+                *messages,
+                {"role": "assistant", "content": result.text},
+                {"role": "user", "content": correction},
+            ]
+        return None
+
+    def _record(
+        self, kind: str, messages: list[dict[str, str]], result: ChatResult, parsed: Any, attempt: int
+    ) -> None:
+        entry = {
+            "step": self.n_steps,
+            "kind": kind,
+            "attempt": attempt,
+            # The system prompt and few-shot examples are the same at every step: kept once.
+            "messages": messages if not self.transcript else messages[-1:],
+            "reply": result.text,
+            "parsed": parsed,
+            "latency_s": round(result.latency_s, 4),
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "cached": result.cached,
+        }
+        self.transcript.append(entry)
+
+    def _fallback(self) -> int:
+        self.n_fallbacks += 1
+        fallback = self.expert.fallback
+        if fallback == "raise":
+            raise NoActionError(
+                f"The model's reply held no valid action at step {self.n_steps} of the episode with seed "
+                f"{self.seed}, even after a correction (see the transcript). Use fallback='random_turn' to "
+                "keep playing."
+            )
+        action = Actions.forward if fallback == "forward" else self.rng.choice((Actions.left, Actions.right))
+        self.transcript.append({"step": self.n_steps, "kind": "fallback", "action": int(action)})
+        return int(action)
+
+    def _made_progress(self) -> bool:
+        return self.state_before is None or AgentState.of(self.env) != self.state_before
+
+    def act(self) -> int:
+        if self.expert.mode == "step":
+            messages = self.expert.step_messages(self.env, self.history)
+            action = self._ask(messages, language.parse_action, "step", self.expert.step_template.correction)
+        else:
+            if self.plan and not self._made_progress():
+                logger.debug(
+                    "Seed %d: the plan stopped making progress at step %d; re-planning.",
+                    self.seed,
+                    self.n_steps,
+                )
+                self.plan.clear()
+            if not self.plan and self.n_plans < self.expert.max_plans:
+                self.n_plans += 1
+                actions = self._ask(
+                    self.expert.plan_messages(self.env),
+                    language.parse_action_list,
+                    "plan",
+                    self.expert.plan_template.correction,
+                )
+                self.plan.extend(actions or ())
+            action = self.plan.popleft() if self.plan else None
+        if action is None:
+            action = self._fallback()
+        self.state_before = AgentState.of(self.env)
+        return int(action)
+
+    def observe(self, action: int, reward: float, terminated: bool, truncated: bool) -> None:
+        self.n_steps += 1
+        self.history.append(action)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "requests": self.n_requests,
+            "plans": self.n_plans,
+            "invalid_replies": self.n_invalid_replies,
+            "fallbacks": self.n_fallbacks,
+            "prompt_tokens": sum(e.get("prompt_tokens", 0) for e in self.transcript),
+            "completion_tokens": sum(e.get("completion_tokens", 0) for e in self.transcript),
+            "transcript": self.transcript,
+        }
+
+
+class LLMExpert(Expert):
+    """
+    A language model as the expert: it reads a text description of the env and answers with
+    actions. Works with any OpenAI-compatible endpoint (OpenAI, OpenRouter, vLLM, Ollama, llama.cpp).
+
+    :param model: the model name as the endpoint knows it (ignored when ``client`` is given)
+    :param mode: ``"step"`` asks once per env step from the egocentric view (closed loop);
+        ``"plan"`` describes the full map once and executes the returned action list,
+        re-planning when it runs out or an action changes nothing
+    :param client: a ready ``ChatClient``; otherwise one is built from the keyword arguments below
+    :param base_url: the endpoint; defaults to ``$OPENAI_BASE_URL``
+    :param api_key: defaults to ``$OPENAI_API_KEY`` (a local server needs none); never stored anywhere
+    :param temperature: sampling temperature
+    :param max_tokens: most tokens per reply
+    :param timeout: seconds per request
+    :param max_retries: retries of a failed request (429 / 5xx / timeout), with exponential backoff
+    :param cache: a ``ResponseCache`` or the path of its SQLite file; ``None`` for no cache
+    :param step_template: prompt template of ``step`` mode
+    :param plan_template: prompt template of ``plan`` mode
+    :param history_length: how many recent actions ``step`` mode recalls in its prompt
+    :param max_plans: most plans requested per episode in ``plan`` mode
+    :param fallback: what to do when a reply holds no action even after a correction:
+        ``"random_turn"`` (the reference's choice), ``"forward"``, or ``"raise"``
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        mode: LLMMode = "step",
+        *,
+        client: ChatClient | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = 256,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        cache: ResponseCache | str | Path | None = None,
+        step_template: PromptTemplate = language.STEP_TEMPLATE,
+        plan_template: PromptTemplate = language.PLAN_TEMPLATE,
+        history_length: int = 4,
+        max_plans: int = 5,
+        fallback: Fallback = "random_turn",
+    ) -> None:
+        if mode not in LLM_MODES:
+            raise ValueError(f"Unknown mode {mode!r}: choose one of {', '.join(LLM_MODES)}.")
+        if fallback not in FALLBACKS:
+            raise ValueError(f"Unknown fallback {fallback!r}: choose one of {', '.join(FALLBACKS)}.")
+        if client is None:
+            if not model:
+                raise ValueError(
+                    "LLMExpert needs model=... (the model name as the endpoint knows it) or client=..."
+                )
+            client = ChatClient(
+                model,
+                base_url=base_url,
+                api_key=api_key,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                timeout=timeout,
+                max_retries=max_retries,
+                cache=cache,
+            )
+        self.client = client
+        self.mode = mode
+        self.step_template = step_template
+        self.plan_template = plan_template
+        self.history_length = history_length
+        self.max_plans = max_plans
+        self.fallback = fallback
+
+    def step_messages(self, env: MiniGridEnv, history: list[int]) -> list[dict[str, str]]:
+        """
+        :param env: the env in its current state
+        :param history: the actions taken so far this episode
+        :return: the chat messages of one ``step`` request
+        """
+        return language.step_messages(
+            env, self.step_template, history=history, max_history=self.history_length
+        )
+
+    def plan_messages(self, env: MiniGridEnv) -> list[dict[str, str]]:
+        """
+        :param env: the env in its current state
+        :return: the chat messages of one ``plan`` request
+        """
+        return language.plan_messages(env, self.plan_template)
+
+    def start_episode(self, env: MiniGridEnv, seed: int) -> LLMEpisode:
+        return LLMEpisode(env, seed, self)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": "llm",
+            "mode": self.mode,
+            **self.client.describe(),
+            "history_length": self.history_length,
+            "max_plans": self.max_plans,
+            "fallback": self.fallback,
+            "templates": {
+                "step": template_fingerprint(self.step_template),
+                "plan": template_fingerprint(self.plan_template),
+            },
+        }
+
+    def identity(self) -> dict[str, Any]:
+        # Endpoint, timeouts, retries and cache file do not change the replies: a run interrupted by
+        # timeouts may resume with a longer timeout, or on another host serving the same model.
+        return {k: v for k, v in self.describe().items() if k not in OPERATIONAL_SETTINGS}
+
+    def progress_info(self) -> dict[str, Any]:
+        usage = self.client.usage
+        return {
+            "calls": usage.calls,
+            "cached": usage.cache_hits,
+            "tokens": usage.prompt_tokens + usage.completion_tokens,
+        }
