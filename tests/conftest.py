@@ -9,6 +9,7 @@ from minigrid.core.actions import Actions
 from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode
+from tests.fake_openai import fake_openai_server  # noqa: F401  (a fixture for every test module)
 
 # In MiniGrid-Empty-5x5 the agent starts at (1, 1) facing east and the goal is at (3, 3).
 EMPTY_5X5_SOLUTION = (Actions.forward, Actions.forward, Actions.right, Actions.forward, Actions.forward)

@@ -5,7 +5,7 @@ import pytest
 from sb3_llmae import generate_demonstrations, load_demonstrations, make_env
 from sb3_llmae.experts.llm import LLMExpert, NoActionError
 from sb3_llmae.llm import ChatClient, LLMEndpointError, LLMRequestError
-from tests.fake_openai import FakeReply, fake_openai_server  # noqa: F401
+from tests.fake_openai import FakeReply
 from tests.oracle import OracleResponder
 
 ENV_ID = "MiniGrid-DoorKey-5x5-v0"
@@ -124,7 +124,7 @@ def test_endpoint_failure_keeps_finished_episodes(fake_openai_server, tmp_path):
     with pytest.raises(LLMRequestError, match="500"):
         generate_demonstrations(ENV_ID, expert, n_episodes=3, out_dir=tmp_path, progress_bar=False)
     assert (tmp_path / "episodes" / "seed_0.npz").exists()
-    # the endpoint is back: the re-run resumes with a longer timeout, which does not change the expert's identity
+    # the endpoint is back: a re-run with a longer timeout (same expert identity) resumes
     fake_openai_server.responder = oracle
     client = ChatClient("fake-model", base_url=fake_openai_server.base_url, api_key=SECRET, timeout=9)
     resumed = generate_demonstrations(
