@@ -17,24 +17,49 @@ from sb3_llmae.demonstrations import (
 )
 from sb3_llmae.envs import MinigridImageWrapper, make_env, make_vec_env, register_envs
 from sb3_llmae.experts import Expert, ExpertEpisode, UnsupportedEnvError
+from sb3_llmae.experts.llm import LLMExpert
+from sb3_llmae.experts.planner import PlannerExpert
 from sb3_llmae.features import MinigridFeaturesExtractor
+from sb3_llmae.language import (
+    PLAN_TEMPLATE,
+    STEP_TEMPLATE,
+    PromptTemplate,
+    describe_full_map,
+    describe_view,
+    parse_action,
+    parse_action_list,
+)
+from sb3_llmae.llm import ChatClient, LLMEndpointError, LLMRequestError, ResponseCache
 
 __version__ = "0.1.0"
 
 register_envs()
 
 __all__ = [
+    "PLAN_TEMPLATE",
+    "STEP_TEMPLATE",
+    "ChatClient",
     "Demonstrations",
     "Expert",
     "ExpertEpisode",
+    "LLMEndpointError",
+    "LLMExpert",
+    "LLMRequestError",
     "MinigridFeaturesExtractor",
     "MinigridImageWrapper",
+    "PlannerExpert",
+    "PromptTemplate",
+    "ResponseCache",
     "UnsupportedEnvError",
     "__version__",
+    "describe_full_map",
+    "describe_view",
     "generate_demonstrations",
     "load_demonstrations",
     "make_env",
     "make_vec_env",
+    "parse_action",
+    "parse_action_list",
     "register_envs",
     "save_demonstrations",
 ]
