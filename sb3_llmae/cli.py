@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import datasets
+
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.experts import Expert
@@ -138,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: exit status
     """
     args = build_parser().parse_args(argv)
+    # HuggingFace's "Saving the dataset" bars add nothing to ours
+    datasets.disable_progress_bars()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -1,0 +1,111 @@
+import pytest
+
+from sb3_llmae import ChatClient, LLMExpert, load_demonstrations, make_env
+from sb3_llmae.cli import main
+from tests.oracle import OracleResponder
+
+ENV_ID = "MiniGrid-DoorKey-5x5-v0"
+
+
+def test_generate_with_planner_prints_summary_and_writes_demonstrations(tmp_path, capsys):
+    out = tmp_path / "demos"
+    status = main(
+        [
+            "generate",
+            "--env",
+            ENV_ID,
+            "--expert",
+            "planner",
+            "--episodes",
+            "3",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "episodes: 3" in printed and "success rate: 100.0%" in printed and "transitions:" in printed
+    assert "wall time:" in printed and str(out) in printed
+    demos = load_demonstrations(out, make_env(ENV_ID).observation_space)
+    assert demos.metadata["seeds"] == [7, 8, 9]
+
+
+def test_generate_with_llm_against_local_server(tmp_path, capsys, fake_openai_server):
+    # the oracle answers the prompts of an expert with the CLI's default settings
+    expert = LLMExpert(client=ChatClient("fake-model", base_url=fake_openai_server.base_url), mode="plan")
+    fake_openai_server.responder = OracleResponder(ENV_ID, range(4), expert)
+    args = [
+        "generate",
+        "--env",
+        ENV_ID,
+        "--expert",
+        "llm",
+        "--model",
+        "fake-model",
+        "--base-url",
+        fake_openai_server.base_url,
+        "--mode",
+        "plan",
+        "--episodes",
+        "4",
+        "--workers",
+        "2",
+        "--cache",
+        str(tmp_path / "cache.sqlite"),
+        "--out",
+        str(tmp_path / "run1"),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "success rate: 100.0%" in printed
+    assert "calls: 4  cache hits: 0" in printed
+    assert "tokens:" in printed
+    # same generation into a new directory: every reply comes from the cache
+    assert main([*args[:-3], "--out", str(tmp_path / "run2"), "--no-progress"]) == 0
+    assert "calls: 0  cache hits: 4" in capsys.readouterr().out
+    assert fake_openai_server.request_count == 4
+
+
+def test_generate_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
+    assert main(["generate", "--env", "MiniGrid-DoorKey-7x7-v0", "--out", str(tmp_path)]) == 2
+    assert "Unknown MiniGrid env id" in capsys.readouterr().err
+    assert main(["generate", "--env", ENV_ID, "--expert", "llm", "--out", str(tmp_path)]) == 2
+    assert "--model" in capsys.readouterr().err
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    status = main(
+        ["generate", "--env", ENV_ID, "--expert", "llm", "--model", "m", "--no-cache", "--out", str(tmp_path)]
+    )
+    assert status == 2
+    assert "OPENAI_BASE_URL" in capsys.readouterr().err
+
+
+def test_generate_unsupported_env_for_planner(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "generate",
+                "--env",
+                "MiniGrid-MemoryS7-v0",
+                "--episodes",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert "MiniGrid-MemoryS7-v0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["--help"], ["generate", "--help"]])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(command)
+    assert exit_info.value.code == 0
+    assert "usage: sb3-llmae" in capsys.readouterr().out
