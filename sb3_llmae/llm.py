@@ -1,0 +1,647 @@
+"""A chat client for any OpenAI-compatible endpoint, with retries, usage accounting and a response cache."""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+
+logger = logging.getLogger(__name__)
+
+BASE_URL_ENV = "OPENAI_BASE_URL"
+API_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+# The openai client insists on a key; local servers (Ollama, vLLM, llama.cpp) ignore it.
+PLACEHOLDER_API_KEY = "not-needed"
+# Request timeouts, rate limits and server-side failures are transient; other 4xx are the caller's mistake.
+RETRYABLE_STATUS_CODES = frozenset({408, 429})
+# Parameters that ChatClient sets itself, so extra_params may not override them.
+RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream"})
+
+NO_ENDPOINT_MESSAGE = (
+    f"No LLM endpoint is configured. Set {BASE_URL_ENV} to an OpenAI-compatible server "
+    f"(and {API_KEY_ENV} if it needs a key), set {API_KEY_ENV} alone to use {OPENAI_BASE_URL}, "
+    "or pass base_url explicitly. Examples:\n"
+    f"  Ollama:    {BASE_URL_ENV}=http://localhost:11434/v1 --model llama3.1\n"
+    f"  vLLM:      {BASE_URL_ENV}=http://localhost:8000/v1 --model <served model name>\n"
+    f"  llama.cpp: {BASE_URL_ENV}=http://localhost:8080/v1 --model <any name>\n"
+    f"  OpenAI:    {API_KEY_ENV}=<your key> --model gpt-4o-mini"
+)
+
+
+class LLMEndpointError(RuntimeError):
+    """The LLM endpoint is not configured, cannot be reached or refused a request."""
+
+
+class LLMRequestError(LLMEndpointError):
+    """
+    A chat request failed: either with a non-retryable error or after all retries.
+
+    :param message: what failed and what to do about it (names the endpoint, never the API key)
+    :param base_url: the endpoint the request was sent to
+    :param status_code: the HTTP status of the last attempt, ``None`` for timeouts and connection errors
+    :param attempts: how many requests were sent
+    """
+
+    def __init__(self, message: str, base_url: str, status_code: int | None, attempts: int) -> None:
+        super().__init__(message)
+        self.base_url = base_url
+        self.status_code = status_code
+        self.attempts = attempts
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """
+    The reply to one chat request.
+
+    :param text: the assistant's message ("" when the server sent no text)
+    :param prompt_tokens: prompt tokens reported by the server (0 when it reports no usage)
+    :param completion_tokens: completion tokens reported by the server (0 when it reports no usage)
+    :param latency_s: wall time of the request in seconds, retries and waits included
+    :param cached: whether the reply came from the response cache rather than the server
+    :param retries: how many times the request was retried
+    """
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cached: bool
+    retries: int
+
+
+@dataclass(eq=False)
+class UsageStats:
+    """
+    Thread-safe totals over the requests of a ``ChatClient``.
+
+    :param calls: server requests that succeeded
+    :param cache_hits: requests answered from the response cache
+    :param retries: retried attempts, over successful and failed requests
+    :param failures: requests that failed after all retries (or with a non-retryable error)
+    :param prompt_tokens: prompt tokens spent on the server (cache hits cost none)
+    :param completion_tokens: completion tokens spent on the server (cache hits cost none)
+    :param total_latency_s: summed wall time of the successful server requests
+    """
+
+    calls: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_latency_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def record_call(self, prompt_tokens: int, completion_tokens: int, latency_s: float) -> None:
+        """
+        Count one successful server request.
+
+        :param prompt_tokens: prompt tokens reported by the server
+        :param completion_tokens: completion tokens reported by the server
+        :param latency_s: wall time of the request, retries included
+        """
+        with self._lock:
+            self.calls += 1
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+            self.total_latency_s += latency_s
+
+    def record_cache_hit(self) -> None:
+        """Count one request answered from the cache."""
+        with self._lock:
+            self.cache_hits += 1
+
+    def record_retry(self) -> None:
+        """Count one retried attempt."""
+        with self._lock:
+            self.retries += 1
+
+    def record_failure(self) -> None:
+        """Count one request that failed for good."""
+        with self._lock:
+            self.failures += 1
+
+    def as_dict(self) -> dict[str, int | float]:
+        """
+        A consistent snapshot of the totals.
+
+        :return: the counters by name, plus the total number of requests
+        """
+        with self._lock:
+            return {
+                "requests": self.calls + self.cache_hits + self.failures,
+                "calls": self.calls,
+                "cache_hits": self.cache_hits,
+                "retries": self.retries,
+                "failures": self.failures,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_latency_s": self.total_latency_s,
+            }
+
+
+@dataclass(frozen=True)
+class CachedReply:
+    """
+    A reply as stored in the response cache.
+
+    :param text: the assistant's message
+    :param prompt_tokens: prompt tokens the server reported when the reply was first fetched
+    :param completion_tokens: completion tokens the server reported when the reply was first fetched
+    """
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def request_key(
+    model: str,
+    messages: Sequence[Mapping[str, str]],
+    sampling_params: Mapping[str, Any],
+    sample_index: int = 0,
+) -> str:
+    """
+    The cache key of a chat request: a SHA-256 of its canonical JSON.
+
+    The sample index is part of the key only when ``sampling_params["temperature"] > 0``, so that
+    repeated samples of a stochastic model may differ while a greedy model answers each prompt once.
+    The endpoint and the API key are not part of the key: the same model behind another address
+    re-uses the cache, and no credential ever reaches the cache file.
+
+    :param model: the model name
+    :param messages: the chat messages
+    :param sampling_params: temperature, max_tokens and any extra request parameters
+    :param sample_index: which sample of a stochastic model this request is
+    :return: a hex digest
+    """
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": [dict(message) for message in messages],
+        "params": dict(sampling_params),
+    }
+    if sampling_params.get("temperature", 0.0) > 0:
+        request["sample_index"] = sample_index
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """
+    A persistent cache of chat replies in an SQLite file.
+
+    Safe to share between threads (one connection behind a lock) and between processes
+    (WAL journal, and a busy timeout so that concurrent writers wait instead of failing).
+
+    :param path: the SQLite file; created with its parent folders when missing
+    :param busy_timeout_s: how long a write waits for another process's lock before failing
+    """
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._connection_pid: int | None = None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Open now so that an unusable path fails here rather than at the first request.
+        with self._lock:
+            self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        # A connection inherited through fork() must not be used by the child: open a fresh one.
+        if self._connection is not None and self._connection_pid == os.getpid():
+            return self._connection
+        # sqlite3's `timeout` is SQLite's busy_timeout; autocommit makes each statement its own transaction.
+        connection = sqlite3.connect(
+            self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS responses ("
+            " key TEXT PRIMARY KEY,"
+            " model TEXT NOT NULL,"
+            " text TEXT NOT NULL,"
+            " prompt_tokens INTEGER NOT NULL,"
+            " completion_tokens INTEGER NOT NULL,"
+            " created_at REAL NOT NULL)"
+        )
+        self._connection = connection
+        self._connection_pid = os.getpid()
+        return connection
+
+    def get(self, key: str) -> CachedReply | None:
+        """
+        Look a reply up.
+
+        :param key: the request's key (see ``request_key``)
+        :return: the stored reply, or ``None`` when the request was never answered
+        """
+        with self._lock:
+            row = (
+                self._connect()
+                .execute("SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,))
+                .fetchone()
+            )
+        if row is None:
+            return None
+        return CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
+
+    def put(self, key: str, reply: CachedReply, model: str = "") -> None:
+        """
+        Store a reply, replacing any earlier one under the same key.
+
+        :param key: the request's key (see ``request_key``)
+        :param reply: the reply to store
+        :param model: the model that wrote the reply, kept for whoever inspects the file
+        """
+        with self._lock:
+            self._connect().execute(
+                "INSERT OR REPLACE INTO responses"
+                " (key, model, text, prompt_tokens, completion_tokens, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (key, model, reply.text, reply.prompt_tokens, reply.completion_tokens, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the connection; a later use opens a new one."""
+        with self._lock:
+            if self._connection is not None and self._connection_pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+            self._connection_pid = None
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"ResponseCache(path={str(self.path)!r})"
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """
+    The wait a server asks for, from its ``retry-after-ms`` or ``Retry-After`` header.
+
+    :param headers: the response headers (any case)
+    :param now: the current POSIX time, to resolve an HTTP date; defaults to ``time.time()``
+    :return: seconds to wait (never negative), or ``None`` when no usable header is present
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    for name, seconds_per_unit in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            delay = float(value) * seconds_per_unit
+        except ValueError:
+            continue
+        if math.isfinite(delay):
+            return max(delay, 0.0)
+    http_date = lowered.get("retry-after")
+    if http_date is None:
+        return None
+    try:
+        moment = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        # HTTP dates are in GMT, but a "-0000" offset parses as naive.
+        moment = moment.replace(tzinfo=datetime.UTC)
+    now = time.time() if now is None else now
+    return max(moment.timestamp() - now, 0.0)
+
+
+class ChatClient:
+    """
+    Chat completions from an OpenAI-compatible endpoint (OpenAI, OpenRouter, vLLM, Ollama, llama.cpp).
+
+    Retries rate limits (429, honouring ``Retry-After``), server errors (5xx), timeouts and connection
+    errors with capped, jittered exponential backoff; fails at once on other errors (400, 401, 404, ...).
+    The API key is handed to the ``openai`` client only: it is never logged, cached or described.
+
+    :param model: the model name as the endpoint knows it
+    :param base_url: the endpoint, e.g. ``http://localhost:11434/v1``; defaults to ``$OPENAI_BASE_URL``,
+        then to OpenAI's own when ``$OPENAI_API_KEY`` is set
+    :param api_key: the endpoint's key; defaults to ``$OPENAI_API_KEY``; local servers need none
+    :param temperature: sampling temperature; 0 for (near-)greedy replies that the cache re-uses
+    :param max_tokens: most tokens per reply; ``None`` leaves it to the server
+    :param timeout: seconds one request may take before it is abandoned (and retried)
+    :param max_retries: how many times a failed request is retried
+    :param cache: a ``ResponseCache``, or the path of its SQLite file, or ``None`` for no cache
+    :param extra_params: further request parameters (e.g. ``top_p``, ``seed``, ``stop``), sent in the
+        request body and part of the cache key
+    :param backoff_base_s: the first backoff wait, doubled on each retry
+    :param backoff_max_s: the longest wait between retries, also a cap on ``Retry-After``
+    :param sleep: how to wait between retries (injectable so tests need not wait)
+    :param rng: the random generator for backoff jitter
+    """
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int | None = 512,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        cache: ResponseCache | str | Path | None = None,
+        extra_params: Mapping[str, Any] | None = None,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not model:
+            raise ValueError("model must name the model to query, e.g. 'llama3.1'")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if max_tokens is not None and max_tokens <= 0:
+            raise ValueError(f"max_tokens must be positive or None, got {max_tokens}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        extra_params = dict(extra_params or {})
+        reserved = sorted(RESERVED_PARAMS.intersection(extra_params))
+        if reserved:
+            raise ValueError(f"extra_params may not set {reserved}: they are ChatClient's own arguments")
+
+        # Empty variables count as unset, as in a shell's `OPENAI_API_KEY= cmd`.
+        base_url = base_url or os.environ.get(BASE_URL_ENV) or None
+        api_key = api_key or os.environ.get(API_KEY_ENV) or None
+        if base_url is None and api_key is None:
+            raise LLMEndpointError(NO_ENDPOINT_MESSAGE)
+
+        self.model = model
+        self.base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
+        self.temperature = float(temperature)
+        self.max_tokens = max_tokens
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.extra_params = extra_params
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.usage = UsageStats()
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        # The retry loop is ours so that retries are counted, logged and testable.
+        self._openai = openai.OpenAI(
+            api_key=api_key or PLACEHOLDER_API_KEY,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=0,
+        )
+        self._owns_cache = isinstance(cache, (str, Path))
+        self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
+
+    @property
+    def sampling_params(self) -> dict[str, Any]:
+        """The parameters that shape a reply besides the messages (part of the cache key)."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra_params}
+
+    def complete(self, messages: Sequence[Mapping[str, str]], sample_index: int = 0) -> ChatResult:
+        """
+        Ask the model for the next assistant message, from the cache when it holds the answer.
+
+        :param messages: the chat so far, as ``{"role": ..., "content": ...}`` dicts
+        :param sample_index: which sample of this prompt is wanted; at temperature > 0 each index is a
+            separate cache entry (so repeated episodes may differ), at temperature 0 it is ignored
+        :return: the reply, with its token usage and latency
+        :raises LLMRequestError: when the request fails with a non-retryable error or after all retries
+        """
+        if sample_index < 0:
+            raise ValueError(f"sample_index must be >= 0, got {sample_index}")
+        start = time.perf_counter()
+        key = None
+        if self.cache is not None:
+            key = request_key(self.model, messages, self.sampling_params, sample_index)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.usage.record_cache_hit()
+                logger.debug("LLM cache hit %s", key[:12])
+                return ChatResult(
+                    text=hit.text,
+                    prompt_tokens=hit.prompt_tokens,
+                    completion_tokens=hit.completion_tokens,
+                    latency_s=time.perf_counter() - start,
+                    cached=True,
+                    retries=0,
+                )
+        try:
+            completion, retries = self._create_with_retries(messages)
+        except LLMRequestError:
+            self.usage.record_failure()
+            raise
+        latency_s = time.perf_counter() - start
+        text = (completion.choices[0].message.content or "") if completion.choices else ""
+        usage = completion.usage
+        prompt_tokens = usage.prompt_tokens if usage is not None else 0
+        completion_tokens = usage.completion_tokens if usage is not None else 0
+        self.usage.record_call(prompt_tokens, completion_tokens, latency_s)
+        logger.debug(
+            "LLM reply from %s in %.2fs (%d prompt + %d completion tokens, %d retries)",
+            self.base_url,
+            latency_s,
+            prompt_tokens,
+            completion_tokens,
+            retries,
+        )
+        if self.cache is not None and key is not None:
+            try:
+                self.cache.put(key, CachedReply(text, prompt_tokens, completion_tokens), model=self.model)
+            except sqlite3.Error as error:
+                # The reply is paid for and good; losing its cache entry only costs a re-run.
+                logger.warning("Could not store an LLM reply in %s: %s", self.cache.path, error)
+        return ChatResult(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=latency_s,
+            cached=False,
+            retries=retries,
+        )
+
+    def _create_with_retries(self, messages: Sequence[Mapping[str, str]]) -> tuple[ChatCompletion, int]:
+        """
+        Send the request until it succeeds, fails for good or runs out of retries.
+
+        :param messages: the chat so far
+        :return: the ``ChatCompletion`` and how many retries it took
+        """
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(message) for message in messages],
+            "temperature": self.temperature,
+        }
+        if self.max_tokens is not None:
+            request["max_tokens"] = self.max_tokens
+        if self.extra_params:
+            request["extra_body"] = self.extra_params
+        attempt = 0
+        while True:
+            try:
+                return self._openai.chat.completions.create(**request), attempt
+            except openai.APIStatusError as error:
+                last_error: openai.APIError = error
+                status_code: int | None = error.status_code
+                retryable = error.status_code in RETRYABLE_STATUS_CODES or error.status_code >= 500
+                retry_after = parse_retry_after(error.response.headers)
+                reason = f"HTTP {error.status_code}: {self._redact(error.message)}"
+            except openai.APITimeoutError as error:
+                last_error, status_code, retryable, retry_after = error, None, True, None
+                reason = f"no reply within the {self.timeout:g} s timeout"
+            except openai.APIConnectionError as error:
+                last_error, status_code, retryable, retry_after = error, None, True, None
+                cause = error.__cause__ if error.__cause__ is not None else error
+                reason = f"connection failed ({type(cause).__name__})"
+            if not retryable or attempt == self.max_retries:
+                # A status error carries the server's reply, which might echo the key: leave it unchained.
+                cause = None if isinstance(last_error, openai.APIStatusError) else last_error
+                raise LLMRequestError(
+                    self._failure_message(status_code, reason, attempt + 1),
+                    base_url=self.base_url,
+                    status_code=status_code,
+                    attempts=attempt + 1,
+                ) from cause
+            wait_s = self._retry_wait(attempt, retry_after)
+            attempt += 1
+            self.usage.record_retry()
+            logger.warning(
+                "LLM request to %s failed (%s); retry %d of %d in %.2f s",
+                self.base_url,
+                reason,
+                attempt,
+                self.max_retries,
+                wait_s,
+            )
+            self._sleep(wait_s)
+
+    def _retry_wait(self, attempt: int, retry_after: float | None) -> float:
+        """
+        How long to wait before the next attempt.
+
+        :param attempt: the index of the attempt that just failed (0 for the first)
+        :param retry_after: the wait the server asked for, if any
+        :return: seconds to wait: the server's wish, else jittered exponential backoff; capped either way
+        """
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max_s)
+        backoff = self.backoff_base_s * 2.0 ** min(attempt, 32)
+        # Jitter spreads the retries of concurrent workers so they do not hit the server in lockstep.
+        return min(backoff, self.backoff_max_s) * self._rng.uniform(0.5, 1.0)
+
+    def _failure_message(self, status_code: int | None, reason: str, attempts: int) -> str:
+        """
+        What went wrong and what to do, naming the endpoint and never the key.
+
+        :param status_code: the HTTP status of the last attempt, if any
+        :param reason: what the last attempt ran into
+        :param attempts: how many requests were sent
+        :return: the error message
+        """
+        if status_code in (401, 403):
+            advice = f"Check {API_KEY_ENV}: the endpoint refused the key"
+        elif status_code == 404:
+            advice = (
+                f"Check that model {self.model!r} is served there and that the base URL ends in /v1 "
+                "(e.g. http://localhost:11434/v1)"
+            )
+        elif status_code == 429:
+            advice = "The endpoint is rate limiting: run fewer parallel workers or raise max_retries"
+        elif status_code is not None and status_code >= 500:
+            advice = "The server failed: check its logs, or retry later"
+        elif status_code is not None:
+            advice = "The endpoint rejected the request: check the model name and sampling parameters"
+        elif reason.startswith("no reply"):
+            advice = "The server is overloaded or the model is slow: raise the timeout or run fewer workers"
+        else:
+            advice = f"Is the server running and is {BASE_URL_ENV} right?"
+        return (
+            f"LLM request to {self.base_url} (model {self.model!r}) failed after {attempts} attempt(s): "
+            f"{reason}. {advice}"
+        )
+
+    def _redact(self, text: str, max_chars: int = 300) -> str:
+        """
+        Make server-supplied text safe to show: shortened, and without the API key should it echo it.
+
+        :param text: the text, e.g. a server's error message
+        :param max_chars: the most characters kept
+        :return: the redacted text
+        """
+        api_key = self._openai.api_key
+        if api_key and api_key != PLACEHOLDER_API_KEY:
+            text = text.replace(api_key, "<redacted>")
+        return text if len(text) <= max_chars else text[:max_chars] + "..."
+
+    def describe(self) -> dict[str, Any]:
+        """
+        The client's settings, for run metadata; without the API key.
+
+        :return: model, endpoint, sampling and retry settings, and the cache file
+        """
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "extra_params": dict(self.extra_params),
+            "cache": str(self.cache.path) if self.cache is not None else None,
+        }
+
+    def close(self) -> None:
+        """Close the HTTP connections, and the cache when this client opened it."""
+        self._openai.close()
+        if self._owns_cache and self.cache is not None:
+            self.cache.close()
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, temperature={self.temperature}, "
+            f"max_tokens={self.max_tokens}, timeout={self.timeout}, max_retries={self.max_retries})"
+        )

@@ -1,0 +1,369 @@
+"""A scriptable OpenAI-compatible chat server on 127.0.0.1, for tests that must not leave the machine."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FakeReply:
+    """
+    One scripted answer of the fake server.
+
+    :param text: the assistant's message (for status 200) or the error message (otherwise)
+    :param status: the HTTP status
+    :param headers: extra response headers, e.g. ``{"Retry-After": "1"}``
+    :param delay_s: how long to wait before answering, on top of the server's latency
+    :param prompt_tokens: the reported prompt tokens; by default the words in the request's messages
+    :param completion_tokens: the reported completion tokens; by default the words in ``text``
+    """
+
+    text: str = "ok"
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = "1", retry_after_ms: str | None = None) -> FakeReply:
+        """
+        A 429 reply.
+
+        :param retry_after: the ``Retry-After`` header (seconds or an HTTP date), ``None`` to omit it
+        :param retry_after_ms: the ``retry-after-ms`` header, ``None`` to omit it
+        :return: the reply
+        """
+        headers = {}
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        if retry_after_ms is not None:
+            headers["retry-after-ms"] = retry_after_ms
+        return cls(text="Rate limit reached", status=429, headers=headers)
+
+    @classmethod
+    def server_error(cls, status: int = 500) -> FakeReply:
+        """
+        A server error reply.
+
+        :param status: the HTTP status
+        :return: the reply
+        """
+        return cls(text="The server had an error while processing your request", status=status)
+
+    @classmethod
+    def slow(cls, delay_s: float, text: str = "too late") -> FakeReply:
+        """
+        A reply that comes only after ``delay_s`` (longer than the client's timeout, say).
+
+        :param delay_s: seconds to wait before answering
+        :param text: the assistant's message
+        :return: the reply
+        """
+        return cls(text=text, delay_s=delay_s)
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """
+    A request as the fake server received it.
+
+    :param method: the HTTP method
+    :param path: the request path, e.g. ``/v1/chat/completions``
+    :param headers: the headers, names in lower case
+    :param body: the decoded JSON body (``{}`` when there was none)
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+Responder = Callable[[dict[str, Any]], str | FakeReply]
+
+
+def echo_responder(request: dict[str, Any]) -> str:
+    """
+    The default responder: a reply that depends only on the last message, so equal requests get equal replies.
+
+    :param request: the request's JSON body
+    :return: the assistant's message
+    """
+    messages = request.get("messages") or [{"content": ""}]
+    return f"echo: {messages[-1].get('content', '')}"
+
+
+def _count_words(text: str) -> int:
+    return len(text.split())
+
+
+class FakeOpenAIServer:
+    """
+    An OpenAI-compatible server on 127.0.0.1 (random free port) that answers ``POST /v1/chat/completions``.
+
+    Scripted replies (``enqueue``) are served first, in order, to whichever requests come; after them
+    ``responder`` answers. Every request is counted and logged (``requests``), headers included.
+
+    :param responder: answers a request body with the assistant's text or a ``FakeReply``
+    :param latency_s: how long every reply waits, to stand in for a model's thinking time
+    :param model: the model name listed by ``GET /v1/models``
+    """
+
+    def __init__(
+        self, responder: Responder = echo_responder, latency_s: float = 0.0, model: str = "fake-model"
+    ) -> None:
+        self.responder = responder
+        self.latency_s = latency_s
+        self.model = model
+        self._lock = threading.Lock()
+        self._script: deque[str | FakeReply] = deque()
+        self._requests: list[ReceivedRequest] = []
+        self._completion_ids = 0
+        # Set on stop so that slow replies stop sleeping and the handler threads end.
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give a client, e.g. ``http://127.0.0.1:41234/v1``."""
+        if self._httpd is None:
+            raise RuntimeError("the fake server is not running: call start() first")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        """
+        Listen on a free port and serve from a daemon thread.
+
+        :return: this server
+        """
+        if self._httpd is not None:
+            raise RuntimeError("the fake server is already running")
+        self._stopping.clear()
+        self._httpd = _Server(("127.0.0.1", 0), _make_handler(self))
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; replies still waiting are cut short."""
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def enqueue(self, *replies: str | FakeReply) -> None:
+        """
+        Script the next replies: each is used once, in order, before the responder is asked.
+
+        :param replies: assistant texts or ``FakeReply`` objects
+        """
+        with self._lock:
+            self._script.extend(replies)
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """A copy of the requests received so far, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def request_count(self) -> int:
+        """How many requests have been received (any path, any outcome)."""
+        with self._lock:
+            return len(self._requests)
+
+    def reset(self) -> None:
+        """Forget the received requests and the replies still scripted."""
+        with self._lock:
+            self._requests.clear()
+            self._script.clear()
+
+    def _log_request(self, request: ReceivedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _take_scripted_reply(self) -> str | FakeReply | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def _next_completion_id(self) -> str:
+        with self._lock:
+            self._completion_ids += 1
+            return f"chatcmpl-fake-{self._completion_ids}"
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _answer(self, request: ReceivedRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """
+        The response to a chat completion request.
+
+        :param request: the received request
+        :return: status, extra headers and JSON body
+        """
+        self._log_request(request)
+        scripted = self._take_scripted_reply()
+        reply = scripted if scripted is not None else self.responder(request.body)
+        if isinstance(reply, str):
+            reply = FakeReply(text=reply)
+        self._wait(self.latency_s + reply.delay_s)
+        if reply.status != 200:
+            if reply.status == 429:
+                error_type = "rate_limit_error"
+            elif reply.status >= 500:
+                error_type = "server_error"
+            else:
+                error_type = "invalid_request_error"
+            return reply.status, dict(reply.headers), _error_body(reply.text, error_type)
+        messages = request.body.get("messages") or []
+        prompt_tokens = (
+            reply.prompt_tokens
+            if reply.prompt_tokens is not None
+            else sum(_count_words(str(message.get("content", ""))) for message in messages)
+        )
+        completion_tokens = (
+            reply.completion_tokens if reply.completion_tokens is not None else _count_words(reply.text)
+        )
+        body = {
+            "id": self._next_completion_id(),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.body.get("model", self.model),
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.text},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return 200, dict(reply.headers), body
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out has closed its socket; writing the late reply fails, as intended.
+        logger.debug("fake OpenAI server: a connection from %s failed", client_address, exc_info=True)
+
+
+def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
+    """
+    A request handler class bound to ``server``.
+
+    :param server: the fake server whose script and log the handler uses
+    :return: the handler class
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            request = self._read_request()
+            if request.path.rstrip("/") != "/v1/chat/completions":
+                server._log_request(request)
+                self._send_json(404, {}, _error_body(f"unknown path {request.path}", "invalid_request_error"))
+                return
+            self._send_json(*server._answer(request))
+
+        def do_GET(self) -> None:
+            server._log_request(self._read_request())
+            if self.path.rstrip("/") == "/v1/models":
+                body = {
+                    "object": "list",
+                    "data": [{"id": server.model, "object": "model", "owned_by": "fake"}],
+                }
+                self._send_json(200, {}, body)
+            else:
+                self._send_json(404, {}, _error_body(f"unknown path {self.path}", "invalid_request_error"))
+
+        def _read_request(self) -> ReceivedRequest:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else {}
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            return ReceivedRequest(method=self.command, path=self.path, headers=headers, body=body)
+
+        def _send_json(self, status: int, headers: Mapping[str, str], body: dict[str, Any]) -> None:
+            payload = json.dumps(body).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            # BaseHTTPRequestHandler writes every request to stderr; route it to logging instead.
+            logger.debug("fake OpenAI server: " + format, *args)
+
+    return Handler
+
+
+def _error_body(message: str, error_type: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+
+
+@pytest.fixture(name="fake_openai_server")
+def fake_openai_server_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    """
+    A running ``FakeOpenAIServer``, stopped after the test, as the fixture ``fake_openai_server``.
+
+    ``tests/conftest.py`` imports it for every test module. A module elsewhere can import it as
+    ``fake_openai_server_fixture``: under another name than the fixture's, ruff does not read the test
+    arguments as redefinitions of the import (F811).
+    Proxies are bypassed for 127.0.0.1 so that no request can leave the machine, and the OpenAI
+    environment variables are cleared so that only what a test passes reaches the client.
+    """
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    for variable in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+# The same fixture under its own name, for modules that import it as ``fake_openai_server``.
+fake_openai_server = fake_openai_server_fixture
