@@ -1,3 +1,8 @@
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from sb3_llmae import ChatClient, LLMExpert, load_demonstrations, make_env
@@ -109,3 +114,53 @@ def test_help(command, capsys):
         main(command)
     assert exit_info.value.code == 0
     assert "usage: sb3-llmae" in capsys.readouterr().out
+
+
+def test_ctrl_c_keeps_finished_episodes_and_rerun_resumes(tmp_path, fake_openai_server):
+    """A real SIGINT to `sb3-llmae generate`: exit 130, finished episodes on disk, a re-run resumes."""
+    n_episodes = 12
+    expert = LLMExpert(client=ChatClient("fake-model", base_url=fake_openai_server.base_url), mode="plan")
+    fake_openai_server.responder = OracleResponder(ENV_ID, range(n_episodes), expert)
+    fake_openai_server.latency_s = 0.4
+    out = tmp_path / "run"
+    args = [
+        "generate",
+        "--env",
+        ENV_ID,
+        "--expert",
+        "llm",
+        "--model",
+        "fake-model",
+        "--base-url",
+        fake_openai_server.base_url,
+        "--mode",
+        "plan",
+        "--episodes",
+        str(n_episodes),
+        "--workers",
+        "2",
+        "--no-cache",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sb3_llmae.cli", *args], stderr=subprocess.PIPE, text=True
+    )
+    episodes = out / "episodes"
+    deadline = time.monotonic() + 60
+    while len(list(episodes.glob("*.npz"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "re-run with the same output directory to resume" in stderr
+    finished = len(list(episodes.glob("*.npz")))
+    assert 2 <= finished < n_episodes
+    assert not (out / "metadata.json").exists()
+
+    fake_openai_server.latency_s = 0.0
+    calls_before = fake_openai_server.request_count
+    assert main(args) == 0
+    assert fake_openai_server.request_count - calls_before == n_episodes - finished
+    assert load_demonstrations(out).stats["successes"] == n_episodes
