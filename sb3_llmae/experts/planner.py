@@ -21,6 +21,7 @@ from minigrid.core.actions import Actions
 from minigrid.core.constants import COLOR_NAMES, DIR_TO_VEC
 from minigrid.core.world_object import Door, WorldObj
 from minigrid.envs import DynamicObstaclesEnv
+from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
@@ -72,6 +73,10 @@ class PlanningError(RuntimeError):
     """The planner found no action sequence that completes the mission from the current state."""
 
 
+class _NoPlanExists(PlanningError):
+    """The search tried every reachable state: no plan exists under the search's rules."""
+
+
 @dataclass(frozen=True)
 class Stage:
     """
@@ -93,6 +98,10 @@ class Stage:
         :return: whether ``obj`` is what this stage must pick up, go to or open
         """
         return obj.type == self.obj_type and (self.color is None or obj.color == self.color)
+
+    def __str__(self) -> str:
+        target = " ".join(word for word in (self.color, self.obj_type) if word is not None)
+        return f"{self.kind} {target or 'goal'}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,7 @@ def env_name(env: MiniGridEnv) -> str:
     return spec.id if spec is not None else type(env).__name__
 
 
-def _plan_task(env: MiniGridEnv) -> Task:
+def _task_of(env: MiniGridEnv) -> Task:
     """
     :param env: an unwrapped MiniGrid env, reset
     :return: the task of its mission
@@ -163,8 +172,10 @@ def _plan_task(env: MiniGridEnv) -> Task:
             "between steps, so a plan made on one state does not hold."
         )
     # BabyAI levels verify their own instruction language, which the planner does not read.
-    if hasattr(env, "instrs"):
-        raise UnsupportedEnvError(f"PlannerExpert does not play BabyAI levels such as {name} (mission {env.mission!r}).")
+    if isinstance(env, RoomGridLevel):
+        raise UnsupportedEnvError(
+            f"PlannerExpert does not play BabyAI levels such as {name} (mission {env.mission!r})."
+        )
     task = parse_mission(env.mission)
     if task is None:
         raise UnsupportedEnvError(f"PlannerExpert does not know the mission {env.mission!r} of {name}.")
@@ -191,11 +202,15 @@ class _WorldView(NamedTuple):
     carried: int
     pickable: frozenset[int]
     openable_boxes: frozenset[int]
+    # Dropping only matters to free the hands for another pickup: allowing it only next to an
+    # object worth picking up keeps the number of object layouts small.
+    drop_sites: frozenset[int]
 
 
 class _SearchProblem:
     """
-    Shortest action sequence completing one stage, by Dijkstra search over the combined state.
+    Shortest action sequence completing one stage, by A* search over the combined state
+    (the estimate: the distance to the target as if doors were open and objects absent).
 
     A state is (cell, direction, world); a world is the position of every movable object and the
     set of locked doors already unlocked. Closed (unlocked) doors are not part of the state: going
@@ -205,8 +220,8 @@ class _SearchProblem:
     :param env: the unwrapped env, in its current state
     :param task: the mission's task
     :param stage_index: the stage to complete
-    :param move_obstacles: whether objects that are neither the target nor a useful key may be
-        picked up and dropped elsewhere (to clear a blocked door)
+    :param move_obstacles: whether objects in front of a door that are neither the target nor a
+        useful key may be picked up and dropped elsewhere
     """
 
     def __init__(self, env: MiniGridEnv, task: Task, stage_index: int, move_obstacles: bool) -> None:
@@ -253,18 +268,26 @@ class _SearchProblem:
                 # anything else (wall, lava, unknown objects) stays blocked
         if env.carrying is not None:
             add_object(env.carrying, _CARRIED)
+        # Obstacles worth moving are those that block a door (as in BlockedUnlockPickup and
+        # ObstructedMaze): moving any object anywhere would multiply the layouts to search.
+        self.door_approaches = {door + step for door in self.door_colors for step in self.steps}
 
-        self.is_target = [self.stage.kind in ("pick_up", "go_to") and self.stage.is_target(o) for o in self.objects]
+        self.is_target = [
+            self.stage.kind in ("pick_up", "go_to") and self.stage.is_target(o) for o in self.objects
+        ]
         self.task = task
         self.move_obstacles = move_obstacles
         self.worlds: list[tuple[tuple[int, ...], int]] = []
         self.world_ids: dict[tuple[tuple[int, ...], int], int] = {}
         self.views: list[_WorldView | None] = []
         self.initial_world = self._intern(tuple(initial_positions), 0)
+        self.expanded = 0
 
     def _door_code(self, door: Door, index: int, task: Task, later_stages: tuple[Stage, ...]) -> int:
         self.door_colors[index] = door.color
-        if self.stage.kind in ("open", "go_to") and self.stage.is_target(door) and not door.is_open:
+        # A door to go to is a target open or not; an open door to open is no longer one.
+        is_go_to_target = self.stage.kind == "go_to" and self.stage.is_target(door)
+        if is_go_to_target or (self.stage.kind == "open" and self.stage.is_target(door) and not door.is_open):
             self.target_door_locked[index] = door.is_locked
             if door.is_locked:
                 self.locked_doors.append(index)
@@ -306,7 +329,9 @@ class _SearchProblem:
             self.views.append(None)
         return world
 
-    def _moved(self, world: int, obj: int, position: int, other: int | None = None, other_position: int = 0) -> int:
+    def _moved(
+        self, world: int, obj: int, position: int, other: int | None = None, other_position: int = 0
+    ) -> int:
         positions, unlocked = self.worlds[world]
         new_positions = list(positions)
         new_positions[obj] = position
@@ -347,70 +372,84 @@ class _SearchProblem:
             return obj.type == "key" and obj.color in still_locked_colors
 
         pickable = set()
-        for obj in object_at.values():
-            if self.is_target[obj] and self.stage.kind == "pick_up":
-                pickable.add(obj)
-            elif self.task.may_move_objects and (self.move_obstacles or is_useful_key(self.objects[obj])):
+        for position, obj in object_at.items():
+            is_pick_up_target = self.is_target[obj] and self.stage.kind == "pick_up"
+            is_obstacle = self.move_obstacles and position in self.door_approaches
+            may_move = self.task.may_move_objects and (is_obstacle or is_useful_key(self.objects[obj]))
+            if is_pick_up_target or may_move:
                 pickable.add(obj)
         openable_boxes = frozenset(
             box
             for box, contents in self.box_contents.items()
             if self.task.may_toggle and positions[box] >= 0 and is_useful_key(self.objects[contents])
         )
-        view = _WorldView(cells, object_at, carried, frozenset(pickable), openable_boxes)
+        drop_sites = frozenset(
+            position + step for position, obj in object_at.items() if obj in pickable for step in self.steps
+        )
+        view = _WorldView(cells, object_at, carried, frozenset(pickable), openable_boxes, drop_sites)
         self.views[world] = view
         return view
 
-    def solve(self, position: tuple[int, int], direction: int, max_states: int) -> tuple[list[_PlanStep], int]:
+    def solve(self, position: tuple[int, int], direction: int, max_states: int) -> list[_PlanStep]:
         """
-        Find a shortest action sequence that completes the stage.
+        Find a shortest action sequence that completes the stage, by A* search.
 
         :param position: the agent's (x, y)
         :param direction: the agent's direction
         :param max_states: most states to expand before giving up
-        :return: the plan, and the number of states expanded
-        :raises PlanningError: if no plan exists, or none was found within ``max_states``
+        :return: the plan; ``self.expanded`` counts the states the search expanded
+        :raises PlanningError: if no plan was found within ``max_states`` (as :class:`_NoPlanExists`
+            if none exists)
         """
         n_cells, steps, kind = self.n_cells, self.steps, self.stage.kind
-        start = (self.initial_world * n_cells + self.cell_index(*position)) * 4 + direction
-        distance = {start: 0}
+        remaining = self._distances_to_target()
+        start_cell = self.cell_index(*position)
+        start = (self.initial_world * n_cells + start_cell) * 4 + direction
+        cost_to = {start: 0}
         parent: dict[int, tuple[int, tuple[int, ...]]] = {}
-        buckets: list[list[int]] = [[start]]
+        if remaining[start_cell] < 0:
+            raise _NoPlanExists(f"no action sequence completes {self.stage}: no path leads to its target")
+        # Buckets of states by estimated total cost: costs are small integers.
+        buckets: list[list[int]] = [[] for _ in range(remaining[start_cell] + 1)]
+        buckets[-1].append(start)
         best_cost = float("inf")
         best_end: tuple[int, tuple[int, ...]] | None = None
-        expanded = 0
-        cost = 0
-        while cost < len(buckets) and cost < best_cost:
-            for state in buckets[cost]:
-                if distance[state] != cost:
-                    continue  # reached again more cheaply after it was queued
-                expanded += 1
-                if expanded > max_states:
-                    raise PlanningError(f"the search expanded more than {max_states} states without a plan")
-                direction = state & 3
+        estimate = 0
+        while estimate < len(buckets) and estimate < best_cost:
+            for state in buckets[estimate]:
                 rest = state >> 2
                 cell = rest % n_cells
+                cost = cost_to[state]
+                if cost + remaining[cell] != estimate:
+                    continue  # reached again more cheaply after it was queued
+                self.expanded += 1
+                if self.expanded > max_states:
+                    raise PlanningError(f"the search expanded more than {max_states} states without a plan")
+                direction = state & 3
                 world = rest // n_cells
                 view = self.view(world)
                 front = cell + steps[direction]
                 code = view.cells[front]
-                successors: list[tuple[int, int, tuple[int, ...]]] = [
-                    ((rest << 2) | ((direction - 1) & 3), 1, (_LEFT,)),
-                    ((rest << 2) | ((direction + 1) & 3), 1, (_RIGHT,)),
+                successors: list[tuple[int, int, int, tuple[int, ...]]] = [
+                    ((rest << 2) | ((direction - 1) & 3), cell, 1, (_LEFT,)),
+                    ((rest << 2) | ((direction + 1) & 3), cell, 1, (_RIGHT,)),
                 ]
                 finish: tuple[int, ...] | None = None
-                if code == _FREE or code == _PASSABLE:
-                    successors.append(((world * n_cells + front) * 4 + direction, 1, (_FORWARD,)))
-                    if code == _FREE and view.carried >= 0 and self._may_drop(view, cell, front):
+                if code in (_FREE, _PASSABLE):
+                    successors.append(((world * n_cells + front) * 4 + direction, front, 1, (_FORWARD,)))
+                    if code == _FREE and view.carried >= 0 and cell in view.drop_sites:
                         dropped = self._moved(world, view.carried, front)
-                        successors.append(((dropped * n_cells + cell) * 4 + direction, 1, (_DROP,)))
+                        successors.append(((dropped * n_cells + cell) * 4 + direction, cell, 1, (_DROP,)))
                 elif code == _GOAL:
                     finish = (_FORWARD,)
                 elif code == _CLOSED_DOOR:
-                    successors.append(((world * n_cells + front) * 4 + direction, 2, (_TOGGLE, _FORWARD)))
+                    successors.append(
+                        ((world * n_cells + front) * 4 + direction, front, 2, (_TOGGLE, _FORWARD))
+                    )
                 elif code == _LOCKED_DOOR:
                     if self._holds_key_for(view, front):
-                        successors.append(((self._unlocked(world, front) * n_cells + cell) * 4 + direction, 1, (_TOGGLE,)))
+                        unlocked = self._unlocked(world, front)
+                        successors.append(((unlocked * n_cells + cell) * 4 + direction, cell, 1, (_TOGGLE,)))
                 elif code == _TARGET_DOOR:
                     if kind == "go_to":
                         finish = (_DONE,)
@@ -425,25 +464,66 @@ class _SearchProblem:
                             finish = (_PICKUP,)
                         else:
                             picked = self._moved(world, obj, _CARRIED)
-                            successors.append(((picked * n_cells + cell) * 4 + direction, 1, (_PICKUP,)))
+                            successors.append(
+                                ((picked * n_cells + cell) * 4 + direction, cell, 1, (_PICKUP,))
+                            )
                     elif obj in view.openable_boxes:
                         opened = self._moved(world, obj, _GONE, self.box_contents[obj], front)
-                        successors.append(((opened * n_cells + cell) * 4 + direction, 1, (_TOGGLE,)))
+                        successors.append(((opened * n_cells + cell) * 4 + direction, cell, 1, (_TOGGLE,)))
                 if finish is not None and cost + len(finish) < best_cost:
                     best_cost = cost + len(finish)
                     best_end = (state, finish)
-                for successor, step_cost, actions in successors:
+                for successor, successor_cell, step_cost, actions in successors:
                     new_cost = cost + step_cost
-                    if new_cost < distance.get(successor, new_cost + 1):
-                        distance[successor] = new_cost
-                        parent[successor] = (state, actions)
-                        while len(buckets) <= new_cost:
-                            buckets.append([])
-                        buckets[new_cost].append(successor)
-            cost += 1
+                    if remaining[successor_cell] < 0 or new_cost >= cost_to.get(successor, new_cost + 1):
+                        continue
+                    cost_to[successor] = new_cost
+                    parent[successor] = (state, actions)
+                    new_estimate = new_cost + remaining[successor_cell]
+                    while len(buckets) <= new_estimate:
+                        buckets.append([])
+                    buckets[new_estimate].append(successor)
+            estimate += 1
         if best_end is None:
-            raise PlanningError(f"no action sequence completes the stage {self.stage} ({expanded} states searched)")
-        return self._unroll(best_end, parent), expanded
+            raise _NoPlanExists(
+                f"no action sequence completes {self.stage} ({self.expanded} states searched)"
+            )
+        return self._unroll(best_end, parent)
+
+    def _distances_to_target(self) -> list[int]:
+        """
+        The A* heuristic: the fewest moves from each cell to the stage's target (its final action
+        included), through any cell that is not blocked for good, as if doors were open and objects
+        absent. It never overestimates, and changes by at most one per step, so A* stays exact.
+
+        :return: the distance of each cell, -1 where the target cannot be reached from
+        """
+        if self.stage.kind == "reach_goal":
+            targets = [cell for cell, code in enumerate(self.base_cells) if code == _GOAL]
+        elif self.stage.kind == "open" or self.stage.obj_type == "door":
+            targets = [cell for cell, code in enumerate(self.base_cells) if code == _TARGET_DOOR]
+        else:
+            container = {contents: box for box, contents in self.box_contents.items()}
+            positions = self.worlds[self.initial_world][0]
+            targets = []
+            for obj, position in enumerate(positions):
+                if self.is_target[obj]:
+                    # a target in a box is reached where the box is
+                    targets.append(positions[container[obj]] if position == _IN_BOX else position)
+            if any(target < 0 for target in targets):
+                return [0] * self.n_cells  # a carried target: no estimate
+        distances = [-1] * self.n_cells
+        for target in targets:
+            distances[target] = 0
+        queue = deque(targets)
+        while queue:
+            cell = queue.popleft()
+            for step in self.steps:
+                neighbour = cell + step
+                if distances[neighbour] < 0 and self.base_cells[neighbour] != _BLOCKED:
+                    distances[neighbour] = distances[cell] + 1
+                    queue.append(neighbour)
+        return distances
 
     def _holds_key_for(self, view: _WorldView, door: int) -> bool:
         if view.carried < 0:
@@ -451,16 +531,9 @@ class _SearchProblem:
         carried = self.objects[view.carried]
         return carried.type == "key" and carried.color == self.door_colors[door]
 
-    def _may_drop(self, view: _WorldView, cell: int, front: int) -> bool:
-        # Dropping only matters to free the hands for another pickup; allowing it only next to an
-        # object worth picking up keeps the number of object layouts small.
-        for step in self.steps:
-            neighbour = cell + step
-            if neighbour != front and view.cells[neighbour] == _OBJECT and view.object_at[neighbour] in view.pickable:
-                return True
-        return False
-
-    def _unroll(self, end: tuple[int, tuple[int, ...]], parent: dict[int, tuple[int, tuple[int, ...]]]) -> list[_PlanStep]:
+    def _unroll(
+        self, end: tuple[int, tuple[int, ...]], parent: dict[int, tuple[int, tuple[int, ...]]]
+    ) -> list[_PlanStep]:
         edges = [end]
         state = end[0]
         while state in parent:
@@ -474,5 +547,291 @@ class _SearchProblem:
             carrying = self.objects[view.carried] if view.carried >= 0 else None
             opens_door = actions == (_TOGGLE, _FORWARD)
             for action in actions:
-                plan.append(_PlanStep(action, position, state & 3, carrying, opens_door and action == _TOGGLE))
+                plan.append(
+                    _PlanStep(action, position, state & 3, carrying, opens_door and action == _TOGGLE)
+                )
         return plan
+
+
+class PlannerEpisode(ExpertEpisode):
+    """
+    One episode of :class:`PlannerExpert`: plans the current stage once, then plays the plan as
+    long as the env is in the state the plan expects, and plans again otherwise.
+
+    :param env: the unwrapped MiniGrid env, already reset
+    :param seed: the seed the env was reset with
+    :param task: the task of the env's mission
+    :param max_search_states: most states one search may expand
+    :param max_plans: most plans the episode may make; bounds the work on an env that does not
+        behave as the planner models it
+    :raises PlanningError: if no plan completes the first stage
+    """
+
+    def __init__(
+        self, env: MiniGridEnv, seed: int, task: Task, max_search_states: int = 200_000, max_plans: int = 20
+    ) -> None:
+        super().__init__(env, seed)
+        self.task = task
+        self.max_search_states = max_search_states
+        self.max_plans = max_plans
+        self._stage_index = 0
+        self._plan: list[_PlanStep] = []
+        self._plan_index = 0
+        self._n_plans = 0
+        self._n_expanded_states = 0
+        self._advance_finished_stages()
+        self._replan()
+
+    def act(self) -> int:
+        """
+        :return: the next action of the plan, planning again if the env left the planned path
+        :raises PlanningError: if no plan completes the current stage
+        """
+        if self._advance_finished_stages():
+            self._replan()
+        action = self._next_planned_action()
+        if action is None:
+            self._replan()
+            action = self._next_planned_action()
+            if action is None:
+                raise PlanningError(f"{self._where()}: a fresh plan does not start from the agent's state")
+        return action
+
+    def summary(self) -> dict[str, Any]:
+        """
+        :return: how much planning the episode took
+        """
+        return {
+            "planner": {
+                "plans": self._n_plans,
+                "expanded_states": self._n_expanded_states,
+                "stages_completed": self._stage_index,
+            }
+        }
+
+    def _where(self) -> str:
+        return f"{env_name(self.env)} (mission {self.env.mission!r}, seed {self.seed})"
+
+    def _advance_finished_stages(self) -> bool:
+        # Only "open" stages can finish without ending the episode.
+        advanced = False
+        while self._stage_index + 1 < len(self.task.stages) and self._stage_is_done():
+            self._stage_index += 1
+            advanced = True
+        return advanced
+
+    def _stage_is_done(self) -> bool:
+        stage = self.task.stages[self._stage_index]
+        return stage.kind == "open" and any(
+            isinstance(cell, Door) and cell.is_open and stage.is_target(cell) for cell in self.env.grid.grid
+        )
+
+    def _replan(self) -> None:
+        if self._n_plans >= self.max_plans:
+            raise PlanningError(
+                f"{self._where()}: gave up after {self._n_plans} plans, "
+                "the env does not follow the planned path"
+            )
+        self._n_plans += 1
+        x, y = self.env.agent_pos
+        position, direction = (int(x), int(y)), int(self.env.agent_dir)
+        # Moving obstacles multiplies the object layouts to search: only when nothing else works.
+        obstacle_modes = (False, True) if self.task.may_move_objects else (False,)
+        no_plan: _NoPlanExists | None = None
+        for move_obstacles in obstacle_modes:
+            problem = _SearchProblem(self.env, self.task, self._stage_index, move_obstacles)
+            try:
+                self._plan = problem.solve(position, direction, self.max_search_states)
+                break
+            except _NoPlanExists as error:
+                no_plan = error
+            except PlanningError as error:
+                raise PlanningError(f"{self._where()}: {error}") from error
+            finally:
+                self._n_expanded_states += problem.expanded
+        else:
+            raise PlanningError(f"{self._where()}: {no_plan}") from no_plan
+        self._plan_index = 0
+        logger.debug(
+            "%s: planned %d actions to %s (%d states searched in the episode)",
+            self._where(),
+            len(self._plan),
+            self.task.stages[self._stage_index],
+            self._n_expanded_states,
+        )
+
+    def _next_planned_action(self) -> int | None:
+        env = self.env
+        x, y = env.agent_pos
+        while self._plan_index < len(self._plan):
+            step = self._plan[self._plan_index]
+            if (
+                (int(x), int(y)) != step.position
+                or int(env.agent_dir) != step.direction
+                or env.carrying is not step.carrying
+            ):
+                return None
+            self._plan_index += 1
+            if step.opens_door:
+                front = env.grid.get(*env.front_pos)
+                if isinstance(front, Door) and front.is_open:
+                    continue
+            return step.action
+        return None
+
+
+class PlannerExpert(Expert):
+    """
+    An expert that plans on the full grid state, without an LLM: shortest paths with turns,
+    picking up keys, unlocking and opening doors, opening boxes that hide keys, dropping what it
+    carries to pick up something else, moving objects that block a door, avoiding lava.
+
+    It plays the MiniGrid envs whose mission is to reach the goal (Empty, DoorKey, FourRooms,
+    MultiRoom, LockedRoom, the Crossing, LavaGap and DistShift envs), to pick up an object (Unlock
+    Pickup, BlockedUnlockPickup, KeyCorridor, Fetch, ObstructedMaze), to go to an object or a door
+    (GoToObject, GoToDoor) or to open doors (Unlock, RedBlueDoors).
+
+    :param max_search_states: most states one search may expand before the episode gives up
+    :param max_plans_per_episode: most plans one episode may make (a plan is made per stage, and
+        again whenever the env leaves the planned path)
+    """
+
+    def __init__(self, max_search_states: int = 200_000, max_plans_per_episode: int = 20) -> None:
+        if max_search_states <= 0:
+            raise ValueError(f"max_search_states must be positive, got {max_search_states}.")
+        if max_plans_per_episode <= 0:
+            raise ValueError(f"max_plans_per_episode must be positive, got {max_plans_per_episode}.")
+        self.max_search_states = max_search_states
+        self.max_plans_per_episode = max_plans_per_episode
+
+    def start_episode(self, env: MiniGridEnv, seed: int) -> PlannerEpisode:
+        """
+        :param env: the unwrapped MiniGrid env, just reset with ``seed``
+        :param seed: the reset seed
+        :return: the episode's controller, holding a plan for the first stage
+        :raises UnsupportedEnvError: if the env or its mission is one the planner cannot play, or
+            no plan completes the mission from the reset state
+        """
+        task = _task_of(env)
+        try:
+            return PlannerEpisode(env, seed, task, self.max_search_states, self.max_plans_per_episode)
+        except PlanningError as error:
+            raise UnsupportedEnvError(f"PlannerExpert cannot play this episode: {error}") from error
+
+    def describe(self) -> dict[str, Any]:
+        """
+        :return: the kind of expert and its settings
+        """
+        return {
+            "kind": "planner",
+            "max_search_states": self.max_search_states,
+            "max_plans_per_episode": self.max_plans_per_episode,
+        }
+
+
+# Door states of the exact search in shortest_solution_length.
+_OPEN, _CLOSED, _LOCKED = 0, 1, 2
+
+
+def shortest_solution_length(env_id: str, seed: int) -> int:
+    """
+    The fewest steps that complete an episode, by exhaustive breadth-first search over the full
+    abstract state: the agent's cell and direction, where the key lies (or that it is carried) and
+    the state (open, closed, locked) of every door, with every action (dropping the key anywhere and
+    closing doors included). It shares no code with the planner's search, so that it measures the
+    planner's optimality. The env's step limit is ignored.
+
+    It handles missions that reach the goal or open a door, in grids with at most one key, no other
+    movable object and at most two doors: Empty, DoorKey, Unlock, FourRooms, and the Crossing,
+    LavaGap and DistShift envs.
+
+    :param env_id: a MiniGrid env id, e.g. ``"MiniGrid-DoorKey-8x8-v0"``
+    :param seed: the reset seed
+    :return: the length of a shortest successful episode
+    :raises UnsupportedEnvError: for other envs
+    :raises ValueError: if no action sequence completes the mission
+    """
+    env = unwrap_minigrid(make_env(env_id, seed=seed))
+    task = parse_mission(env.mission)
+    unsupported = UnsupportedEnvError(
+        f"shortest_solution_length handles goal and door missions with at most one key and two doors, "
+        f"not {env_id} (mission {env.mission!r})."
+    )
+    if task is None or len(task.stages) != 1 or task.stages[0].kind not in ("reach_goal", "open"):
+        raise unsupported
+    if isinstance(env, UNPLANNABLE_ENV_CLASSES):
+        raise unsupported
+    stage = task.stages[0]
+    grid = env.grid
+    walkable: set[tuple[int, int]] = set()  # cells the agent may enter, doors aside
+    empty: set[tuple[int, int]] = set()  # cells the key may be dropped on
+    goals: set[tuple[int, int]] = set()
+    doors: list[Door] = []
+    door_at: dict[tuple[int, int], int] = {}
+    keys: list[tuple[WorldObj, tuple[int, int]]] = []
+    for y in range(grid.height):
+        for x in range(grid.width):
+            cell = grid.get(x, y)
+            if cell is None or cell.type == "key":
+                walkable.add((x, y))
+                empty.add((x, y))
+                if cell is not None:
+                    keys.append((cell, (x, y)))
+            elif cell.type == "floor":
+                walkable.add((x, y))
+            elif cell.type == "goal":
+                goals.add((x, y))
+            elif isinstance(cell, Door):
+                door_at[x, y] = len(doors)
+                doors.append(cell)
+            elif cell.can_pickup():
+                raise unsupported
+    if env.carrying is not None:
+        keys.append((env.carrying, (-1, -1)))
+    if len(keys) > 1 or len(doors) > 2 or any(key.type != "key" for key, _ in keys):
+        raise unsupported
+
+    carried = (-1, -1)
+    key_color = keys[0][0].color if keys else None
+    key_start = keys[0][1] if keys else (-2, -2)  # off the grid when there is no key
+    door_states = tuple(_LOCKED if door.is_locked else _OPEN if door.is_open else _CLOSED for door in doors)
+    start = (int(env.agent_pos[0]), int(env.agent_pos[1]), int(env.agent_dir), key_start, door_states)
+    seen = {start}
+    queue = deque([(start, 0)])
+    while queue:
+        (x, y, direction, key_at, door_states), length = queue.popleft()
+        dx, dy = DIR_TO_VEC[direction]
+        front = (x + int(dx), y + int(dy))
+        door = door_at.get(front)
+        successors = [
+            (x, y, (direction - 1) % 4, key_at, door_states),
+            (x, y, (direction + 1) % 4, key_at, door_states),
+        ]
+        if door is not None:
+            if door_states[door] == _OPEN:
+                successors.append((*front, direction, key_at, door_states))
+            new_state = door_states[door]
+            if door_states[door] == _LOCKED:
+                if key_at == carried and key_color == doors[door].color:
+                    new_state = _OPEN
+            else:
+                new_state = _CLOSED if door_states[door] == _OPEN else _OPEN
+            if new_state == _OPEN and stage.kind == "open" and stage.is_target(doors[door]):
+                return length + 1
+            if new_state != door_states[door]:
+                toggled = tuple(new_state if i == door else s for i, s in enumerate(door_states))
+                successors.append((x, y, direction, key_at, toggled))
+        elif front == key_at:
+            successors.append((x, y, direction, carried, door_states))
+        elif front in goals:
+            if stage.kind == "reach_goal":
+                return length + 1
+        elif front in walkable:
+            successors.append((*front, direction, key_at, door_states))
+            if key_at == carried and front in empty:
+                successors.append((x, y, direction, front, door_states))
+        for successor in successors:
+            if successor not in seen:
+                seen.add(successor)
+                queue.append((successor, length + 1))
+    raise ValueError(f"No action sequence completes {env_id} (mission {env.mission!r}) with seed {seed}.")
