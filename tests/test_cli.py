@@ -12,6 +12,15 @@ from tests.oracle import OracleResponder
 ENV_ID = "MiniGrid-DoorKey-5x5-v0"
 
 
+def plan_mode_llm_args(server, n_episodes: int, out, *extra: str) -> list[str]:
+    """`generate --expert llm` in plan mode against the local server, its oracle set to answer."""
+    expert = LLMExpert(client=ChatClient("fake-model", base_url=server.base_url), mode="plan")
+    server.responder = OracleResponder(ENV_ID, range(n_episodes), expert)
+    return ["generate", "--env", ENV_ID, "--expert", "llm", "--model", "fake-model",
+            "--base-url", server.base_url, "--mode", "plan", "--episodes", str(n_episodes),
+            "--workers", "2", "--no-progress", *extra, "--out", str(out)]  # fmt: skip
+
+
 def test_generate_with_planner_prints_summary_and_writes_demonstrations(tmp_path, capsys):
     out = tmp_path / "demos"
     status = main(
@@ -39,38 +48,14 @@ def test_generate_with_planner_prints_summary_and_writes_demonstrations(tmp_path
 
 
 def test_generate_with_llm_against_local_server(tmp_path, capsys, fake_openai_server):
-    # the oracle answers the prompts of an expert with the CLI's default settings
-    expert = LLMExpert(client=ChatClient("fake-model", base_url=fake_openai_server.base_url), mode="plan")
-    fake_openai_server.responder = OracleResponder(ENV_ID, range(4), expert)
-    args = [
-        "generate",
-        "--env",
-        ENV_ID,
-        "--expert",
-        "llm",
-        "--model",
-        "fake-model",
-        "--base-url",
-        fake_openai_server.base_url,
-        "--mode",
-        "plan",
-        "--episodes",
-        "4",
-        "--workers",
-        "2",
-        "--cache",
-        str(tmp_path / "cache.sqlite"),
-        "--out",
-        str(tmp_path / "run1"),
-        "--no-progress",
-    ]
-    assert main(args) == 0
+    cache = ["--cache", str(tmp_path / "cache.sqlite")]
+    assert main(plan_mode_llm_args(fake_openai_server, 4, tmp_path / "run1", *cache)) == 0
     printed = capsys.readouterr().out
     assert "success rate: 100.0%" in printed
     assert "calls: 4  cache hits: 0" in printed
     assert "tokens:" in printed
-    # same generation into a new directory: every reply comes from the cache
-    assert main([*args[:-3], "--out", str(tmp_path / "run2"), "--no-progress"]) == 0
+    # the same generation into a new directory: every reply comes from the cache
+    assert main(plan_mode_llm_args(fake_openai_server, 4, tmp_path / "run2", *cache)) == 0
     assert "calls: 0  cache hits: 4" in capsys.readouterr().out
     assert fake_openai_server.request_count == 4
 
@@ -119,31 +104,9 @@ def test_help(command, capsys):
 def test_ctrl_c_keeps_finished_episodes_and_rerun_resumes(tmp_path, fake_openai_server):
     """A real SIGINT to `sb3-llmae generate`: exit 130, finished episodes on disk, a re-run resumes."""
     n_episodes = 12
-    expert = LLMExpert(client=ChatClient("fake-model", base_url=fake_openai_server.base_url), mode="plan")
-    fake_openai_server.responder = OracleResponder(ENV_ID, range(n_episodes), expert)
-    fake_openai_server.latency_s = 0.4
     out = tmp_path / "run"
-    args = [
-        "generate",
-        "--env",
-        ENV_ID,
-        "--expert",
-        "llm",
-        "--model",
-        "fake-model",
-        "--base-url",
-        fake_openai_server.base_url,
-        "--mode",
-        "plan",
-        "--episodes",
-        str(n_episodes),
-        "--workers",
-        "2",
-        "--no-cache",
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
+    args = plan_mode_llm_args(fake_openai_server, n_episodes, out, "--no-cache")
+    fake_openai_server.latency_s = 0.4
     process = subprocess.Popen(
         [sys.executable, "-m", "sb3_llmae.cli", *args], stderr=subprocess.PIPE, text=True
     )
