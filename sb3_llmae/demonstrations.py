@@ -11,11 +11,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import gymnasium as gym
 import numpy as np
@@ -280,17 +281,16 @@ class EpisodeStore:
             _write_atomic(path, "".join(json.dumps(entry) + "\n" for entry in transcript))
             summary["transcript"] = str(path.relative_to(self.directory))
         trajectory = record.trajectory
-        tmp_path = self._episode_path(record.seed).with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp_path,
-            obs=trajectory.obs,
-            acts=trajectory.acts,
-            rews=trajectory.rews,
-            terminal=trajectory.terminal,
-            success=record.success,
-            summary=json.dumps(summary),
-        )
-        os.replace(tmp_path, self._episode_path(record.seed))
+        with _atomic_file(self._episode_path(record.seed)) as file:
+            np.savez_compressed(
+                file,
+                obs=trajectory.obs,
+                acts=trajectory.acts,
+                rews=trajectory.rews,
+                terminal=trajectory.terminal,
+                success=record.success,
+                summary=json.dumps(summary),
+            )
 
     def load(self, seed: int) -> EpisodeRecord:
         """
@@ -308,10 +308,25 @@ class EpisodeStore:
             return EpisodeRecord(seed, trajectory, bool(data["success"]), json.loads(str(data["summary"])))
 
 
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """
+    Write ``path`` all or nothing, durably: into a side file, synced, then renamed over ``path``.
+
+    :param path: the file to write
+    :return: the open side file, to write into
+    """
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as file:
+        yield file
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    tmp_path = path.with_name(path.name + ".tmp")
-    tmp_path.write_text(text)
-    os.replace(tmp_path, path)
+    with _atomic_file(path) as file:
+        file.write(text.encode())
 
 
 def _play_episodes(

@@ -107,18 +107,23 @@ def test_ctrl_c_keeps_finished_episodes_and_rerun_resumes(tmp_path, fake_openai_
     out = tmp_path / "run"
     args = plan_mode_llm_args(fake_openai_server, n_episodes, out, "--no-cache")
     fake_openai_server.latency_s = 0.4
+    # A shell's background jobs (CI's, say) ignore SIGINT, and Python then installs no Ctrl-C handler.
+    restore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
     process = subprocess.Popen(
-        [sys.executable, "-m", "sb3_llmae.cli", *args], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "sb3_llmae.cli", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=restore_sigint,
     )
     episodes = out / "episodes"
     deadline = time.monotonic() + 60
-    while len(list(episodes.glob("*.npz"))) < 2 and time.monotonic() < deadline:
+    while len(list(episodes.glob("seed_*.npz"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "re-run with the same output directory to resume" in stderr
-    finished = len(list(episodes.glob("*.npz")))
+    finished = len(list(episodes.glob("seed_*.npz")))
     assert 2 <= finished < n_episodes
     assert not (out / "metadata.json").exists()
 
