@@ -1,4 +1,5 @@
-"""The ``sb3-llmae`` command line: ``generate`` demonstrations (more commands build on it)."""
+"""The ``sb3-llmae`` command line: ``generate`` demonstrations, ``pretrain`` a PPO model on them,
+``train`` it (or a PPO from scratch)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import datasets
 
+from sb3_llmae.cli_train import add_pretrain_parser, add_train_parser
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.experts import Expert
@@ -119,7 +121,11 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_generate)
 
 
-PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_generate_parser,)
+PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_generate_parser,
+    add_pretrain_parser,
+    add_train_parser,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

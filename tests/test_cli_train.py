@@ -1,0 +1,91 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from stable_baselines3 import PPO
+
+from sb3_llmae import MinigridFeaturesExtractor, save_demonstrations
+from sb3_llmae.cli import main
+from sb3_llmae.evaluation import evaluate_success
+from tests.training_helpers import ENV_ID, empty_5x5_demos
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# The reference PPO settings collect 128 steps per env: one rollout of 2 envs is 256 env steps.
+ROLLOUT = 256
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("pretrain")
+    save_demonstrations(empty_5x5_demos(), directory / "demos")
+    model_path = directory / "pretrained.zip"
+    status = main(
+        [
+            "pretrain",
+            "--env", ENV_ID,
+            "--demos", str(directory / "demos"),
+            "--out", str(model_path),
+            "--stop-at-success", "0.15",
+            "--bc-batch-size", "8",
+            "--bc-learning-rate", "3e-3",
+            "--warmup-steps", str(ROLLOUT),
+            "--n-envs", "2",
+            "--max-episode-steps", "20",
+        ]
+    )  # fmt: skip
+    assert status == 0
+    return model_path
+
+
+def test_pretrain_writes_a_ppo_zip_with_the_bc_policy(pretrained):
+    model = PPO.load(pretrained)
+    assert isinstance(model.policy.pi_features_extractor, MinigridFeaturesExtractor)
+    assert model.num_timesteps == ROLLOUT  # the critic warm-up
+    assert evaluate_success(model, ENV_ID, seeds=range(2)).success_rate == 1.0
+
+
+def test_train_continues_a_pretrained_model(pretrained, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--env", ENV_ID, "--init", str(pretrained), "--steps", str(ROLLOUT), "--seed", "1"]
+    assert main([*args, "--out", str(out), "--n-envs", "2", "--eval-episodes", "2", "--no-progress"]) == 0
+
+    model = PPO.load(out / "model.zip")
+    assert model.num_timesteps == 2 * ROLLOUT  # the warm-up stays counted
+    assert list(out.glob("PPO_*/events.out.tfevents.*"))
+    assert "greedy success" in capsys.readouterr().out
+
+
+def test_train_from_scratch(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--env", ENV_ID, "--steps", str(ROLLOUT), "--out", str(out), "--n-envs", "2"]
+    assert main([*args, "--eval-episodes", "0", "--no-progress"]) == 0
+    model = PPO.load(out / "model.zip")
+    assert model.num_timesteps == ROLLOUT
+    assert isinstance(model.policy.features_extractor, MinigridFeaturesExtractor)
+
+
+def test_rl_zoo3_continues_a_pretrained_model(pretrained, tmp_path):
+    command = [
+        sys.executable, "-m", "rl_zoo3.train",
+        "--algo", "ppo",
+        "--env", ENV_ID,
+        "--gym-packages", "sb3_llmae",
+        "--conf-file", str(REPO_ROOT / "hyperparams" / "ppo.yml"),
+        "-i", str(pretrained),
+        "-n", "1024",  # one rollout of the 8 envs x 128 steps in ppo.yml
+        "-f", str(tmp_path / "zoo"),
+        "--seed", "0",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Loading pretrained agent" in result.stdout
+
+    (saved,) = (tmp_path / "zoo" / "ppo").glob(f"{ENV_ID}_*/{ENV_ID}.zip")
+    model = PPO.load(saved)
+    # the pretrained architecture, not ppo.yml's policy_kwargs
+    assert not model.policy.share_features_extractor
+    assert isinstance(model.policy.pi_features_extractor, MinigridFeaturesExtractor)
+    assert evaluate_success(model, ENV_ID, seeds=range(2)).success_rate == 1.0

@@ -1,0 +1,85 @@
+import pytest
+from stable_baselines3 import DQN
+
+from sb3_llmae import make_vec_env, save_demonstrations
+from sb3_llmae.evaluation import evaluate_success
+from sb3_llmae.pretrain import pretrain_bc, score_on_demonstrations
+from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, empty_5x5_demos, same_weights, small_ppo, state_of
+
+
+@pytest.fixture(scope="module")
+def demos():
+    return empty_5x5_demos()
+
+
+def test_bc_trains_the_models_own_policy_to_imitate(demos):
+    model = small_ppo()
+    policy = model.policy
+    loss_before, accuracy_before = score_on_demonstrations(policy, demos.transitions)
+    assert evaluate_success(model, ENV_ID, seeds=range(5)).success_rate == 0.0
+
+    report = pretrain_bc(
+        model, demos, epochs=20, eval_env=ENV_ID, eval_episodes=5, eval_every=5, **FAST_BC_KWARGS
+    )
+
+    assert model.policy is policy
+    assert report.epochs == 20 and not report.stopped_early
+    assert report.loss < loss_before
+    assert report.accuracy == 1.0 > accuracy_before
+    assert report.success_rate == 1.0
+    # the success is the PPO model's own: nothing to copy back
+    assert evaluate_success(model, ENV_ID, seeds=range(5)).success_rate == 1.0
+    assert [checkpoint.epoch for checkpoint in report.history] == [5, 10, 15, 20]
+
+
+def test_bc_moves_the_actor_only(demos):
+    model = small_ppo()
+    critic_before = state_of(model.policy.value_net)
+    actor_before = state_of(model.policy.action_net)
+    pretrain_bc(model.policy, demos, epochs=2, **FAST_BC_KWARGS)
+    assert same_weights(state_of(model.policy.value_net), critic_before)
+    assert not same_weights(state_of(model.policy.action_net), actor_before)
+
+
+def test_early_stopping_at_the_success_threshold(demos):
+    model = small_ppo()
+    report = pretrain_bc(
+        model, demos, epochs=200, stop_at_success=0.5, eval_every=2, eval_episodes=4, **FAST_BC_KWARGS
+    )
+    assert report.stopped_early
+    assert report.epochs < 200
+    assert report.success_rate >= 0.5
+    assert all(checkpoint.success_rate < 0.5 for checkpoint in report.history[:-1])
+    assert report.history[-1].epoch == report.epochs
+
+
+def test_without_evaluation_success_is_not_measured(demos):
+    report = pretrain_bc(small_ppo(), demos, epochs=1, **FAST_BC_KWARGS)
+    assert report.success_rate is None
+    assert report.history[0].success_rate is None
+
+
+def test_demonstrations_from_a_directory(demos, tmp_path):
+    save_demonstrations(demos, tmp_path / "demos")
+    report = pretrain_bc(small_ppo(), tmp_path / "demos", epochs=1, **FAST_BC_KWARGS)
+    assert report.epochs == 1
+
+
+def test_mismatched_demonstrations_name_both_spaces():
+    flat_demos = empty_5x5_demos(n_episodes=2, obs_mode="flat")
+    model = small_ppo()
+    with pytest.raises(ValueError) as error:
+        pretrain_bc(model, flat_demos, epochs=1, batch_size=4)
+    message = str(error.value)
+    assert flat_demos.metadata["observation_space"]["repr"] in message
+    assert str(model.observation_space) in message
+
+
+def test_invalid_arguments(demos):
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        pretrain_bc(small_ppo(), demos, epochs=1, batch_size=1000)
+    with pytest.raises(ValueError, match="must be positive"):
+        pretrain_bc(small_ppo(), demos, epochs=0)
+    dqn = DQN("MlpPolicy", make_vec_env(ENV_ID, n_envs=1), buffer_size=100)
+    with pytest.raises(TypeError, match="ActorCriticPolicy"):
+        pretrain_bc(dqn, demos, epochs=1)
