@@ -16,10 +16,12 @@ from sb3_llmae.demonstrations import (
     save_demonstrations,
 )
 from sb3_llmae.envs import MinigridImageWrapper, make_env, make_vec_env, register_envs
+from sb3_llmae.evaluation import EvaluationResult, evaluate_success
 from sb3_llmae.experts import Expert, ExpertEpisode, UnsupportedEnvError
 from sb3_llmae.experts.llm import LLMExpert
 from sb3_llmae.experts.planner import PlannerExpert
 from sb3_llmae.features import MinigridFeaturesExtractor
+from sb3_llmae.init import llm_init_ppo
 from sb3_llmae.language import (
     PLAN_TEMPLATE,
     STEP_TEMPLATE,
@@ -30,6 +32,7 @@ from sb3_llmae.language import (
     parse_action_list,
 )
 from sb3_llmae.llm import ChatClient, LLMEndpointError, LLMRequestError, ResponseCache
+from sb3_llmae.pretrain import BCReport, pretrain_bc
 
 __version__ = "0.1.0"
 
@@ -38,8 +41,10 @@ register_envs()
 __all__ = [
     "PLAN_TEMPLATE",
     "STEP_TEMPLATE",
+    "BCReport",
     "ChatClient",
     "Demonstrations",
+    "EvaluationResult",
     "Expert",
     "ExpertEpisode",
     "LLMEndpointError",
@@ -54,12 +59,15 @@ __all__ = [
     "__version__",
     "describe_full_map",
     "describe_view",
+    "evaluate_success",
     "generate_demonstrations",
+    "llm_init_ppo",
     "load_demonstrations",
     "make_env",
     "make_vec_env",
     "parse_action",
     "parse_action_list",
+    "pretrain_bc",
     "register_envs",
     "save_demonstrations",
 ]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sb3_llmae import ChatClient, LLMExpert, load_demonstrations, make_env
+from sb3_llmae import ChatClient, LLMExpert, llm_init_ppo, load_demonstrations, make_env
 from sb3_llmae.cli import main
 from tests.oracle import OracleResponder
 
@@ -132,3 +132,13 @@ def test_ctrl_c_keeps_finished_episodes_and_rerun_resumes(tmp_path, fake_openai_
     assert main(args) == 0
     assert fake_openai_server.request_count - calls_before == n_episodes - finished
     assert load_demonstrations(out).stats["successes"] == n_episodes
+
+
+def test_llm_demonstrations_from_the_cli_seed_llm_init_ppo(tmp_path, fake_openai_server):
+    out = tmp_path / "llm-demos"
+    assert main(plan_mode_llm_args(fake_openai_server, 3, out, "--no-cache")) == 0
+    model = llm_init_ppo(ENV_ID, out, stop_at_success=None, bc_epochs=2, bc_batch_size=8,
+                         critic_warmup_steps=64, n_envs=2, n_steps=32, batch_size=32, seed=0)  # fmt: skip
+    assert model.num_timesteps == 64
+    model.learn(64, reset_num_timesteps=False)
+    assert model.num_timesteps == 128
