@@ -9,6 +9,7 @@ except ImportError as error:
         "pip install --no-deps imitation==1.0.1"
     ) from error
 
+from sb3_llmae.critic import warm_up_critic
 from sb3_llmae.demonstrations import (
     Demonstrations,
     generate_demonstrations,
@@ -21,7 +22,7 @@ from sb3_llmae.experts import Expert, ExpertEpisode, UnsupportedEnvError
 from sb3_llmae.experts.llm import LLMExpert
 from sb3_llmae.experts.planner import PlannerExpert
 from sb3_llmae.features import MinigridFeaturesExtractor
-from sb3_llmae.init import llm_init_ppo
+from sb3_llmae.init import REFERENCE_PPO_KWARGS, llm_init_ppo
 from sb3_llmae.language import (
     PLAN_TEMPLATE,
     STEP_TEMPLATE,
@@ -40,6 +41,7 @@ register_envs()
 
 __all__ = [
     "PLAN_TEMPLATE",
+    "REFERENCE_PPO_KWARGS",
     "STEP_TEMPLATE",
     "BCReport",
     "ChatClient",
@@ -70,4 +72,5 @@ __all__ = [
     "pretrain_bc",
     "register_envs",
     "save_demonstrations",
+    "warm_up_critic",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch as th
 from minigrid.core.actions import Actions
 from minigrid.minigrid_env import MiniGridEnv
 
@@ -38,6 +39,12 @@ class ScriptedExpert(Expert):
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "scripted", "actions": list(self.actions)}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread() -> None:
+    # The networks are tiny: on a shared 2-core machine, torch's thread pool makes them ~20x slower.
+    th.set_num_threads(1)
 
 
 @pytest.fixture

@@ -74,7 +74,8 @@ def test_rl_zoo3_continues_a_pretrained_model(pretrained, tmp_path):
         "--gym-packages", "sb3_llmae",
         "--conf-file", str(REPO_ROOT / "hyperparams" / "ppo.yml"),
         "-i", str(pretrained),
-        "-n", "1024",  # one rollout of the 8 envs x 128 steps in ppo.yml
+        "-n", "64",
+        "--hyperparams", "n_envs:2", "n_steps:32", "batch_size:32",  # one small rollout
         "-f", str(tmp_path / "zoo"),
         "--seed", "0",
     ]  # fmt: skip

@@ -65,7 +65,6 @@ def test_ppo_with_minigrid_img_obs_wrapper_through_sb3_transpose():
 @pytest.mark.slow
 def test_ppo_solves_doorkey_5x5():
     """About 2.5 minutes on 2 cores: 1.0 greedy success on 20 unseen seeds after 100k steps (seed 0)."""
-    th.set_num_threads(1)
     env = make_vec_env("MiniGrid-DoorKey-5x5-v0", n_envs=16, seed=0)
     policy_kwargs = dict(POLICY_KWARGS, features_extractor_kwargs=dict(features_dim=64))
     model = PPO(

@@ -29,7 +29,7 @@ BC_KWARGS = {
 }
 
 # What llm_init_ppo runs BC with, given BC_KWARGS and MAX_EPISODE_STEPS
-REFERENCE_BC_KWARGS = {"eval_max_episode_steps": MAX_EPISODE_STEPS, **FAST_BC_KWARGS}
+MATCHING_BC_KWARGS = {"eval_max_episode_steps": MAX_EPISODE_STEPS, **FAST_BC_KWARGS}
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_actor_init_keeps_the_bc_actor_and_draws_a_fresh_critic(demos):
     reference = small_ppo(seed=0)
     initial_critic = critic_state(reference)
     pretrain_bc(
-        reference, demos, epochs=100, stop_at_success=0.15, eval_episodes=2, seed=0, **REFERENCE_BC_KWARGS
+        reference, demos, epochs=100, stop_at_success=0.15, eval_episodes=2, seed=0, **MATCHING_BC_KWARGS
     )
 
     assert not model.policy.share_features_extractor
@@ -89,7 +89,7 @@ def test_full_init_keeps_every_weight_bc_leaves(demos):
     reference = small_ppo(seed=0, share_features_extractor=True)
     initial_features = state_of(reference.policy.features_extractor)
     pretrain_bc(
-        reference, demos, epochs=100, stop_at_success=0.15, eval_episodes=2, seed=0, **REFERENCE_BC_KWARGS
+        reference, demos, epochs=100, stop_at_success=0.15, eval_episodes=2, seed=0, **MATCHING_BC_KWARGS
     )
 
     assert model.policy.share_features_extractor
@@ -197,4 +197,4 @@ def test_llm_init_ppo_keeps_and_improves_a_good_prior_on_doorkey():
     assert evaluate_success(model, env_id, eval_seeds).success_rate >= 0.6
     model.learn(10_000, reset_num_timesteps=False)
     assert model.num_timesteps == 1024 + 10_240
-    assert evaluate_success(model, env_id, eval_seeds).success_rate >= 0.8
+    assert evaluate_success(model, env_id, eval_seeds).success_rate >= 0.9

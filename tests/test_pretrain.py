@@ -6,6 +6,10 @@ from sb3_llmae.evaluation import evaluate_success
 from sb3_llmae.pretrain import pretrain_bc, score_on_demonstrations
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, empty_5x5_demos, same_weights, small_ppo, state_of
 
+# The scripted expert needs 5 steps: failing policies need not play Empty-5x5's 100.
+MAX_EPISODE_STEPS = 20
+EVAL_KWARGS = {"eval_max_episode_steps": MAX_EPISODE_STEPS}
+
 
 @pytest.fixture(scope="module")
 def demos():
@@ -16,10 +20,19 @@ def test_bc_trains_the_models_own_policy_to_imitate(demos):
     model = small_ppo()
     policy = model.policy
     loss_before, accuracy_before = score_on_demonstrations(policy, demos.transitions)
-    assert evaluate_success(model, ENV_ID, seeds=range(5)).success_rate == 0.0
+    assert (
+        evaluate_success(model, ENV_ID, seeds=range(5), max_episode_steps=MAX_EPISODE_STEPS).success_rate == 0
+    )
 
     report = pretrain_bc(
-        model, demos, epochs=20, eval_env=ENV_ID, eval_episodes=5, eval_every=5, **FAST_BC_KWARGS
+        model,
+        demos,
+        epochs=20,
+        eval_env=ENV_ID,
+        eval_episodes=5,
+        eval_every=5,
+        **EVAL_KWARGS,
+        **FAST_BC_KWARGS,
     )
 
     assert model.policy is policy
@@ -44,7 +57,14 @@ def test_bc_moves_the_actor_only(demos):
 def test_early_stopping_at_the_success_threshold(demos):
     model = small_ppo()
     report = pretrain_bc(
-        model, demos, epochs=200, stop_at_success=0.5, eval_every=2, eval_episodes=4, **FAST_BC_KWARGS
+        model,
+        demos,
+        epochs=200,
+        stop_at_success=0.5,
+        eval_every=2,
+        eval_episodes=4,
+        **EVAL_KWARGS,
+        **FAST_BC_KWARGS,
     )
     assert report.stopped_early
     assert report.epochs < 200

@@ -11,10 +11,6 @@ from sb3_llmae import Demonstrations, generate_demonstrations, make_vec_env
 from sb3_llmae.init import default_policy_kwargs
 from tests.conftest import ScriptedExpert
 
-# The test machines have 2 shared cores: torch's default intra-op threads spin against the other
-# processes and make these tiny networks ~20x slower.
-th.set_num_threads(1)
-
 ENV_ID = "MiniGrid-Empty-5x5-v0"
 # 2 envs x 32 steps: one PPO rollout is 64 env steps.
 SMALL_PPO_KWARGS: dict[str, Any] = {"n_steps": 32, "batch_size": 32, "n_epochs": 2, "learning_rate": 3e-4}
