@@ -19,6 +19,7 @@ import numpy as np
 from minigrid.core.actions import Actions
 from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT, STATE_TO_IDX
 from minigrid.core.world_object import Door, WorldObj
+from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.envs import unwrap_minigrid
 
@@ -777,13 +778,8 @@ def step_messages(
     :return: OpenAI chat messages
     """
     minigrid_env = unwrap_minigrid(env)
-    return template.messages(
-        {
-            "actions": describe_actions(),
-            "mission": minigrid_env.mission,
-            "observation": describe_view(minigrid_env),
-            "history": describe_history(history, max_history),
-        }
+    return _state_messages(
+        minigrid_env, template, describe_view(minigrid_env), describe_history(history, max_history)
     )
 
 
@@ -796,11 +792,17 @@ def plan_messages(env: gym.Env, template: PromptTemplate = PLAN_TEMPLATE) -> lis
     :return: OpenAI chat messages
     """
     minigrid_env = unwrap_minigrid(env)
+    return _state_messages(minigrid_env, template, describe_full_map(minigrid_env), history="")
+
+
+def _state_messages(
+    env: MiniGridEnv, template: PromptTemplate, observation: str, history: str
+) -> list[dict[str, str]]:
     return template.messages(
         {
             "actions": describe_actions(),
-            "mission": minigrid_env.mission,
-            "observation": describe_full_map(minigrid_env),
-            "history": "",
+            "mission": env.mission,
+            "observation": observation,
+            "history": history,
         }
     )
