@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -331,7 +331,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _play_episodes(
     seeds: Sequence[int],
-    play: Any,
+    play: Callable[[int], EpisodeRecord],
     n_workers: int,
     stop: threading.Event,
 ) -> Iterator[EpisodeRecord]:
@@ -418,11 +418,12 @@ def generate_demonstrations(
 
     start = time.perf_counter()
     todo = [s for s in seeds if s not in records]
+    successes = sum(r.success for r in records.values())
     with tqdm(total=n_episodes, initial=len(records), disable=not progress_bar, desc=env_id) as bar:
         try:
             for record in _play_episodes(todo, play, n_workers, stop):
                 records[record.seed] = record
-                successes = sum(r.success for r in records.values())
+                successes += record.success
                 bar.set_postfix(success=f"{successes / len(records):.0%}", **expert.progress_info())
                 bar.update()
         except BaseException as error:  # Ctrl-C, an LLM endpoint that gave up, a bug in an expert
@@ -440,16 +441,19 @@ def generate_demonstrations(
             )
             raise
     ordered = [records[s] for s in seeds]
-    kept = [r.trajectory for r in ordered if r.success or not only_successful]
-    first_obs_space = make_env(env_id, obs_mode=obs_mode, **(env_kwargs or {})).observation_space
+    kept_records = [r for r in ordered if r.success or not only_successful]
+    kept = [r.trajectory for r in kept_records]
+    space_env = make_env(env_id, obs_mode=obs_mode, **(env_kwargs or {}))
+    observation_space = space_env.observation_space
+    space_env.close()
     demos = Demonstrations(
         trajectories=kept,
         metadata={
             **generation,
             "expert": expert.describe(),
-            "observation_space": describe_space(first_obs_space),
+            "observation_space": describe_space(observation_space),
             "seeds": seeds,
-            "kept_seeds": [r.seed for r in ordered if r.success or not only_successful],
+            "kept_seeds": [r.seed for r in kept_records],
             "only_successful": only_successful,
             "stats": compute_stats(ordered, kept),
             "episodes": [
