@@ -87,6 +87,19 @@ def check_obs_mode(obs_mode: str) -> ObsMode:
     return obs_mode  # type: ignore[return-value]
 
 
+def check_max_episode_steps(max_episode_steps: int | None) -> int | None:
+    """
+    :param max_episode_steps: an episode step limit, or ``None`` for the env's own
+    :return: the limit, if valid
+    :raises ValueError: if it is not positive
+    """
+    if max_episode_steps is not None and max_episode_steps <= 0:
+        raise ValueError(
+            f"max_episode_steps must be positive (or None for the env's own), got {max_episode_steps}."
+        )
+    return max_episode_steps
+
+
 def wrap_observation(env: gym.Env, obs_mode: ObsMode) -> gym.Env:
     """
     Put the observation wrapper of ``obs_mode`` on a MiniGrid env.
@@ -122,9 +135,7 @@ def make_env(
     """
     bare_id = check_env_id(env_id)
     check_obs_mode(obs_mode)
-    if max_episode_steps is not None:
-        if max_episode_steps <= 0:
-            raise ValueError(f"max_episode_steps must be positive, got {max_episode_steps}.")
+    if check_max_episode_steps(max_episode_steps) is not None:
         # MiniGrid truncates on its own counter, not only through gym's TimeLimit.
         env_kwargs["max_steps"] = max_episode_steps
     env = gym.make(bare_id, render_mode=render_mode, max_episode_steps=max_episode_steps, **env_kwargs)
@@ -157,21 +168,19 @@ def make_vec_env(
     :param env_kwargs: passed to the env constructor
     :return: the vec env
     """
-    bare_id = check_env_id(env_id)
+    # Checked here too so that a wrong id or mode fails before any env is built.
+    check_env_id(env_id)
     check_obs_mode(obs_mode)
-    kwargs = dict(env_kwargs or {})
-    if max_episode_steps is not None:
-        kwargs["max_steps"] = max_episode_steps
+    check_max_episode_steps(max_episode_steps)
 
-    def env_fn(**kw: Any) -> gym.Env:
-        return gym.make(bare_id, max_episode_steps=max_episode_steps, **kw)
+    def env_fn(**kwargs: Any) -> gym.Env:
+        return make_env(env_id, obs_mode=obs_mode, max_episode_steps=max_episode_steps, **kwargs)
 
     return sb3_make_vec_env(
         env_fn,
         n_envs=n_envs,
         seed=seed,
-        env_kwargs=kwargs,
-        wrapper_class=lambda env: wrap_observation(env, obs_mode),
+        env_kwargs=env_kwargs,
         vec_env_cls=vec_env_cls,
         monitor_dir=monitor_dir,
     )

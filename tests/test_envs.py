@@ -82,3 +82,10 @@ def test_image_space_is_not_an_sb3_pixel_image():
 
     env = MinigridImageWrapper(gym.make("MiniGrid-Empty-5x5-v0"))
     assert not is_image_space(env.observation_space)
+
+
+def test_non_positive_max_episode_steps_is_a_clear_error():
+    with pytest.raises(ValueError, match="max_episode_steps must be positive"):
+        make_env("MiniGrid-Empty-5x5-v0", max_episode_steps=0)
+    with pytest.raises(ValueError, match="max_episode_steps must be positive"):
+        make_vec_env("MiniGrid-Empty-5x5-v0", max_episode_steps=-1)
