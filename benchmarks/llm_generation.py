@@ -17,10 +17,10 @@ from pathlib import Path
 import datasets
 
 from sb3_llmae import generate_demonstrations
-from sb3_llmae.experts.llm import LLMExpert
-from sb3_llmae.llm import ChatClient
-from tests.fake_openai import FakeOpenAIServer
-from tests.oracle import OracleResponder
+from sb3_llmae.experts.llm.client import ChatClient, ChatSettings
+from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.testing.oracle import OracleResponder
+from sb3_llmae.testing.server import FakeOpenAIServer
 
 
 def timed_run(
@@ -29,7 +29,7 @@ def timed_run(
     """
     :return: wall seconds, server calls, cache hits, success rate of one generation run
     """
-    client = ChatClient("oracle", base_url=server.base_url, cache=cache, max_tokens=64)
+    client = ChatClient("oracle", base_url=server.base_url, cache=cache, settings=ChatSettings(max_tokens=64))
     expert = LLMExpert(mode=args.mode, client=client)
     server.responder = OracleResponder(args.env, range(args.episodes), expert)
     calls_before = server.request_count

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.experts.base import UnsupportedEnvError
-from sb3_llmae.experts.planner import PlannerExpert, PlanningError, shortest_solution_length
+from sb3_llmae.experts.planner import PlannerExpert, PlanningError
+from sb3_llmae.testing.oracle import shortest_solution_length
 
 DEFAULT_ENV_IDS = ("MiniGrid-DoorKey-8x8-v0", "MiniGrid-Unlock-v0")
 

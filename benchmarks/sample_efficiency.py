@@ -30,9 +30,9 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_llmae import Demonstrations, generate_demonstrations, make_vec_env
-from sb3_llmae.evaluation import evaluate_success
 from sb3_llmae.experts.planner import PlannerExpert
-from sb3_llmae.init import REFERENCE_PPO_KWARGS, default_policy_kwargs, llm_init_ppo
+from sb3_llmae.training.evaluation import evaluate_success
+from sb3_llmae.training.llm_init import REFERENCE_PPO_KWARGS, default_policy_kwargs, llm_init_ppo
 
 METHODS = ("llm_init", "scratch")
 SUCCESS_TARGET = 0.8

@@ -24,8 +24,8 @@ import torch as th
 from stable_baselines3 import PPO
 
 from sb3_llmae import Expert, LLMExpert, PlannerExpert, generate_demonstrations, llm_init_ppo, make_vec_env
-from sb3_llmae.evaluation import evaluate_success
-from sb3_llmae.init import REFERENCE_PPO_KWARGS, default_policy_kwargs
+from sb3_llmae.training.evaluation import evaluate_success
+from sb3_llmae.training.llm_init import REFERENCE_PPO_KWARGS, default_policy_kwargs
 
 EVAL_SEEDS = tuple(range(10_000, 10_050))
 

@@ -1,5 +1,7 @@
 """sb3-llmae: an LLM as the expert that initialises Stable-Baselines3 PPO on MiniGrid."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 try:
     import imitation  # noqa: F401
 except ImportError as error:
@@ -9,7 +11,6 @@ except ImportError as error:
         "pip install --no-deps imitation==1.0.1"
     ) from error
 
-from sb3_llmae.critic import warm_up_critic
 from sb3_llmae.demonstrations import (
     Demonstrations,
     generate_demonstrations,
@@ -17,41 +18,40 @@ from sb3_llmae.demonstrations import (
     save_demonstrations,
 )
 from sb3_llmae.envs import MinigridImageWrapper, make_env, make_vec_env, register_envs
-from sb3_llmae.evaluation import EvaluationResult, evaluate_success
-from sb3_llmae.experts import Expert, ExpertEpisode, UnsupportedEnvError
-from sb3_llmae.experts.llm import LLMExpert
-from sb3_llmae.experts.planner import PlannerExpert
+from sb3_llmae.experts import Expert, ExpertEpisode, LLMExpert, PlannerExpert, UnsupportedEnvError
+from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMEndpointError, PromptTemplate, ResponseCache
 from sb3_llmae.features import MinigridFeaturesExtractor
-from sb3_llmae.init import REFERENCE_PPO_KWARGS, llm_init_ppo
-from sb3_llmae.language import (
-    PLAN_TEMPLATE,
-    STEP_TEMPLATE,
-    PromptTemplate,
-    describe_full_map,
-    describe_view,
-    parse_action,
-    parse_action_list,
+from sb3_llmae.training import (
+    REFERENCE_PPO_KWARGS,
+    BCReport,
+    EvaluationResult,
+    default_policy_kwargs,
+    evaluate_success,
+    llm_init_ppo,
+    load_ppo,
+    make_ppo,
+    pretrain_bc,
+    warm_up_critic,
 )
-from sb3_llmae.llm import ChatClient, LLMEndpointError, LLMRequestError, ResponseCache
-from sb3_llmae.pretrain import BCReport, pretrain_bc
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("sb3-llmae")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 register_envs()
 
 __all__ = [
-    "PLAN_TEMPLATE",
     "REFERENCE_PPO_KWARGS",
-    "STEP_TEMPLATE",
     "BCReport",
     "ChatClient",
+    "ChatSettings",
     "Demonstrations",
     "EvaluationResult",
     "Expert",
     "ExpertEpisode",
     "LLMEndpointError",
     "LLMExpert",
-    "LLMRequestError",
     "MinigridFeaturesExtractor",
     "MinigridImageWrapper",
     "PlannerExpert",
@@ -59,16 +59,15 @@ __all__ = [
     "ResponseCache",
     "UnsupportedEnvError",
     "__version__",
-    "describe_full_map",
-    "describe_view",
+    "default_policy_kwargs",
     "evaluate_success",
     "generate_demonstrations",
     "llm_init_ppo",
     "load_demonstrations",
+    "load_ppo",
     "make_env",
+    "make_ppo",
     "make_vec_env",
-    "parse_action",
-    "parse_action_list",
     "pretrain_bc",
     "register_envs",
     "save_demonstrations",

@@ -186,6 +186,27 @@ def make_vec_env(
     )
 
 
+def obs_mode_of(env_id: str, observation_space: gym.Space) -> ObsMode:
+    """
+    The observation mode in which ``env_id`` gives ``observation_space`` (e.g. a saved policy's).
+
+    :param env_id: a MiniGrid / BabyAI id
+    :param observation_space: the observation space a policy expects
+    :return: ``"image"`` or ``"flat"``
+    :raises ValueError: if no mode gives that space on this env
+    """
+    for mode in OBS_MODES:
+        env = make_env(env_id, obs_mode=check_obs_mode(mode))
+        matches = env.observation_space == observation_space
+        env.close()
+        if matches:
+            return check_obs_mode(mode)
+    raise ValueError(
+        f"The policy expects observations of {observation_space}, which {env_id} gives in no "
+        f"observation mode ({', '.join(OBS_MODES)}): was it trained on another env?"
+    )
+
+
 def unwrap_minigrid(env: gym.Env) -> MiniGridEnv:
     """
     :param env: a (wrapped) MiniGrid env

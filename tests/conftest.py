@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from minigrid.core.actions import Actions
 from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode
-from tests.fake_openai import fake_openai_server  # noqa: F401  (a fixture for every test module)
+from sb3_llmae.testing import FakeOpenAIServer
 
 # In MiniGrid-Empty-5x5 the agent starts at (1, 1) facing east and the goal is at (3, 3).
 EMPTY_5X5_SOLUTION = (Actions.forward, Actions.forward, Actions.right, Actions.forward, Actions.forward)
@@ -50,3 +51,19 @@ def one_torch_thread() -> None:
 @pytest.fixture
 def scripted_expert() -> ScriptedExpert:
     return ScriptedExpert()
+
+
+@pytest.fixture
+def fake_openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    """
+    A running ``FakeOpenAIServer``, stopped after the test.
+
+    Proxies are bypassed for 127.0.0.1 so that no request can leave the machine, and the OpenAI
+    environment variables are cleared so that only what a test passes reaches the client.
+    """
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    for variable in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    with FakeOpenAIServer() as server:
+        yield server

@@ -7,7 +7,7 @@ import pytest
 
 from sb3_llmae import ChatClient, LLMExpert, llm_init_ppo, load_demonstrations, make_env
 from sb3_llmae.cli import main
-from tests.oracle import OracleResponder
+from sb3_llmae.testing.oracle import OracleResponder
 
 ENV_ID = "MiniGrid-DoorKey-5x5-v0"
 
@@ -137,7 +137,7 @@ def test_ctrl_c_keeps_finished_episodes_and_rerun_resumes(tmp_path, fake_openai_
 def test_llm_demonstrations_from_the_cli_seed_llm_init_ppo(tmp_path, fake_openai_server):
     out = tmp_path / "llm-demos"
     assert main(plan_mode_llm_args(fake_openai_server, 3, out, "--no-cache")) == 0
-    model = llm_init_ppo(ENV_ID, out, stop_at_success=None, bc_epochs=2, bc_batch_size=8,
+    model = llm_init_ppo(ENV_ID, out, bc_kwargs={"stop_at_success": None, "epochs": 2, "batch_size": 8},
                          critic_warmup_steps=64, n_envs=2, n_steps=32, batch_size=32, seed=0)  # fmt: skip
     assert model.num_timesteps == 64
     model.learn(64, reset_num_timesteps=False)

@@ -8,7 +8,7 @@ from stable_baselines3 import PPO
 
 from sb3_llmae import MinigridFeaturesExtractor, save_demonstrations
 from sb3_llmae.cli import main
-from sb3_llmae.evaluation import evaluate_success
+from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import ENV_ID, empty_5x5_demos
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_pretrain_writes_a_ppo_zip_with_the_bc_policy(pretrained):
 
 def test_train_continues_a_pretrained_model(pretrained, tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "--env", ENV_ID, "--init", str(pretrained), "--steps", str(ROLLOUT), "--seed", "1"]
+    args = ["train", "--env", ENV_ID, "--load", str(pretrained), "--steps", str(ROLLOUT), "--seed", "1"]
     assert main([*args, "--out", str(out), "--n-envs", "2", "--eval-episodes", "2", "--no-progress"]) == 0
 
     model = PPO.load(out / "model.zip")

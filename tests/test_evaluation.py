@@ -3,7 +3,7 @@ import pytest
 from minigrid.core.actions import Actions
 
 from sb3_llmae import make_env
-from sb3_llmae.evaluation import evaluate_success
+from sb3_llmae.training.evaluation import evaluate_success
 from tests.conftest import EMPTY_5X5_SOLUTION
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"

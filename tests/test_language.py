@@ -6,8 +6,14 @@ from minigrid.core.world_object import Ball, Box, Door, Goal, Key, Lava, Wall
 from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
-from sb3_llmae.language import (
+from sb3_llmae.experts.llm.observation_text import (
     ACTION_NAMES,
+    describe_full_map,
+    describe_history,
+    describe_view,
+)
+from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
+from sb3_llmae.experts.llm.prompts import (
     CORRECTION_MESSAGE,
     PLAN_CORRECTION_MESSAGE,
     PLAN_FEW_SHOT,
@@ -15,11 +21,6 @@ from sb3_llmae.language import (
     STEP_FEW_SHOT,
     STEP_TEMPLATE,
     PromptTemplate,
-    describe_full_map,
-    describe_history,
-    describe_view,
-    parse_action,
-    parse_action_list,
     plan_messages,
     step_messages,
 )

@@ -3,10 +3,10 @@ import json
 import pytest
 
 from sb3_llmae import generate_demonstrations, load_demonstrations, make_env
-from sb3_llmae.experts.llm import LLMExpert, NoActionError
-from sb3_llmae.llm import ChatClient, LLMEndpointError, LLMRequestError
-from tests.fake_openai import FakeReply
-from tests.oracle import OracleResponder
+from sb3_llmae.experts.llm.client import ChatClient, ChatSettings, LLMEndpointError, LLMRequestError
+from sb3_llmae.experts.llm.expert import LLMExpert, NoActionError
+from sb3_llmae.testing.oracle import OracleResponder
+from sb3_llmae.testing.server import FakeReply
 
 ENV_ID = "MiniGrid-DoorKey-5x5-v0"
 SECRET = "sk-test-SECRET-expert-987"
@@ -18,9 +18,7 @@ def make_expert(server, mode="step", cache=None, **kwargs) -> LLMExpert:
         base_url=server.base_url,
         api_key=SECRET,
         cache=cache,
-        max_retries=2,
-        backoff_base_s=0.01,
-        timeout=5,
+        settings=ChatSettings(max_retries=2, backoff_base_s=0.01, timeout=5),
     )
     return LLMExpert(mode=mode, client=client, **kwargs)
 
@@ -126,7 +124,9 @@ def test_endpoint_failure_keeps_finished_episodes(fake_openai_server, tmp_path):
     assert (tmp_path / "episodes" / "seed_0.npz").exists()
     # the endpoint is back: a re-run with a longer timeout (same expert identity) resumes
     fake_openai_server.responder = oracle
-    client = ChatClient("fake-model", base_url=fake_openai_server.base_url, api_key=SECRET, timeout=9)
+    client = ChatClient(
+        "fake-model", base_url=fake_openai_server.base_url, api_key=SECRET, settings=ChatSettings(timeout=9)
+    )
     resumed = generate_demonstrations(
         ENV_ID, LLMExpert(mode="plan", client=client), n_episodes=3, out_dir=tmp_path, progress_bar=False
     )

@@ -6,12 +6,8 @@ from minigrid.core.world_object import Door, Wall
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.experts.base import Expert, UnsupportedEnvError
-from sb3_llmae.experts.planner import (
-    PlannerExpert,
-    PlanningError,
-    parse_mission,
-    shortest_solution_length,
-)
+from sb3_llmae.experts.planner import PlannerExpert, PlanningError, parse_mission
+from sb3_llmae.testing.oracle import shortest_solution_length
 
 # Far above any planned episode here, so that a planner stuck in a loop fails instead of hanging.
 STEP_CAP = 500

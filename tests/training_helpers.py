@@ -7,8 +7,8 @@ from typing import Any
 import torch as th
 from stable_baselines3 import PPO
 
-from sb3_llmae import Demonstrations, generate_demonstrations, make_vec_env
-from sb3_llmae.init import default_policy_kwargs
+from sb3_llmae import Demonstrations, generate_demonstrations, make_ppo
+from sb3_llmae.training.ppo import InitMode
 from tests.conftest import ScriptedExpert
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"
@@ -25,11 +25,9 @@ def empty_5x5_demos(n_episodes: int = 8, obs_mode: str = "image") -> Demonstrati
     )
 
 
-def small_ppo(seed: int = 0, share_features_extractor: bool = False) -> PPO:
+def small_ppo(seed: int = 0, init: InitMode = "actor") -> PPO:
     """:return: an untrained PPO on Empty-5x5 grid observations, built as ``llm_init_ppo`` builds it"""
-    env = make_vec_env(ENV_ID, n_envs=2, seed=seed)
-    policy_kwargs = default_policy_kwargs(env.observation_space, share_features_extractor)
-    return PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, **SMALL_PPO_KWARGS)
+    return make_ppo(ENV_ID, init=init, n_envs=2, seed=seed, **SMALL_PPO_KWARGS)
 
 
 def state_of(module: th.nn.Module) -> dict[str, th.Tensor]:

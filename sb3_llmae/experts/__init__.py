@@ -1,5 +1,7 @@
-"""Experts that play MiniGrid tasks and whose successful episodes become demonstrations."""
+"""Experts that play MiniGrid episodes for demonstrations: the planner and an LLM."""
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode, UnsupportedEnvError
+from sb3_llmae.experts.llm import LLMExpert
+from sb3_llmae.experts.planner import PlannerExpert
 
-__all__ = ["Expert", "ExpertEpisode", "UnsupportedEnvError"]
+__all__ = ["Expert", "ExpertEpisode", "LLMExpert", "PlannerExpert", "UnsupportedEnvError"]

@@ -15,10 +15,17 @@ from typing import Any, Literal
 from minigrid.core.actions import Actions
 from minigrid.minigrid_env import MiniGridEnv
 
-from sb3_llmae import language
 from sb3_llmae.experts.base import Expert, ExpertEpisode
-from sb3_llmae.language import PromptTemplate
-from sb3_llmae.llm import ChatClient, ChatResult, ResponseCache
+from sb3_llmae.experts.llm.cache import ResponseCache
+from sb3_llmae.experts.llm.client import ChatClient, ChatResult, ChatSettings
+from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
+from sb3_llmae.experts.llm.prompts import (
+    PLAN_TEMPLATE,
+    STEP_TEMPLATE,
+    PromptTemplate,
+    plan_messages,
+    step_messages,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +152,7 @@ class LLMEpisode(ExpertEpisode):
     def act(self) -> int:
         if self.expert.mode == "step":
             messages = self.expert.step_messages(self.env, self.history)
-            action = self._ask(messages, language.parse_action, "step", self.expert.step_template.correction)
+            action = self._ask(messages, parse_action, "step", self.expert.step_template.correction)
         else:
             if self.plan and not self._made_progress():
                 logger.debug(
@@ -158,7 +165,7 @@ class LLMEpisode(ExpertEpisode):
                 self.n_plans += 1
                 actions = self._ask(
                     self.expert.plan_messages(self.env),
-                    language.parse_action_list,
+                    parse_action_list,
                     "plan",
                     self.expert.plan_template.correction,
                 )
@@ -197,10 +204,7 @@ class LLMExpert(Expert):
     :param client: a ready ``ChatClient``; otherwise one is built from the keyword arguments below
     :param base_url: the endpoint; defaults to ``$OPENAI_BASE_URL``
     :param api_key: defaults to ``$OPENAI_API_KEY`` (a local server needs none); never stored anywhere
-    :param temperature: sampling temperature
-    :param max_tokens: most tokens per reply
-    :param timeout: seconds per request
-    :param max_retries: retries of a failed request (429 / 5xx / timeout), with exponential backoff
+    :param settings: the client's sampling, timeout and retry settings (:class:`ChatSettings`)
     :param cache: a ``ResponseCache`` or the path of its SQLite file; ``None`` for no cache
     :param step_template: prompt template of ``step`` mode
     :param plan_template: prompt template of ``plan`` mode
@@ -218,13 +222,10 @@ class LLMExpert(Expert):
         client: ChatClient | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        temperature: float = 0.0,
-        max_tokens: int | None = 256,
-        timeout: float = 60.0,
-        max_retries: int = 5,
+        settings: ChatSettings | None = None,
         cache: ResponseCache | str | Path | None = None,
-        step_template: PromptTemplate = language.STEP_TEMPLATE,
-        plan_template: PromptTemplate = language.PLAN_TEMPLATE,
+        step_template: PromptTemplate = STEP_TEMPLATE,
+        plan_template: PromptTemplate = PLAN_TEMPLATE,
         history_length: int = 4,
         max_plans: int = 5,
         fallback: Fallback = "random_turn",
@@ -238,16 +239,7 @@ class LLMExpert(Expert):
                 raise ValueError(
                     "LLMExpert needs model=... (the model name as the endpoint knows it) or client=..."
                 )
-            client = ChatClient(
-                model,
-                base_url=base_url,
-                api_key=api_key,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                timeout=timeout,
-                max_retries=max_retries,
-                cache=cache,
-            )
+            client = ChatClient(model, base_url=base_url, api_key=api_key, settings=settings, cache=cache)
         self.client = client
         self.mode = mode
         self.step_template = step_template
@@ -262,16 +254,14 @@ class LLMExpert(Expert):
         :param history: the actions taken so far this episode
         :return: the chat messages of one ``step`` request
         """
-        return language.step_messages(
-            env, self.step_template, history=history, max_history=self.history_length
-        )
+        return step_messages(env, self.step_template, history=history, max_history=self.history_length)
 
     def plan_messages(self, env: MiniGridEnv) -> list[dict[str, str]]:
         """
         :param env: the env in its current state
         :return: the chat messages of one ``plan`` request
         """
-        return language.plan_messages(env, self.plan_template)
+        return plan_messages(env, self.plan_template)
 
     def start_episode(self, env: MiniGridEnv, seed: int) -> LLMEpisode:
         return LLMEpisode(env, seed, self)

@@ -2,8 +2,8 @@ import pytest
 from stable_baselines3 import DQN
 
 from sb3_llmae import make_vec_env, save_demonstrations
-from sb3_llmae.evaluation import evaluate_success
-from sb3_llmae.pretrain import pretrain_bc, score_on_demonstrations
+from sb3_llmae.training.bc import pretrain_bc, score_on_demonstrations
+from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, empty_5x5_demos, same_weights, small_ppo, state_of
 
 # The scripted expert needs 5 steps: failing policies need not play Empty-5x5's 100.

@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 
-from sb3_llmae.llm import (
-    CachedReply,
+from sb3_llmae.experts.llm.cache import CachedReply, ResponseCache, request_key
+from sb3_llmae.experts.llm.client import (
     ChatClient,
+    ChatSettings,
     LLMEndpointError,
     LLMRequestError,
-    ResponseCache,
     parse_retry_after,
-    request_key,
 )
-from tests.fake_openai import FakeOpenAIServer, FakeReply
+from sb3_llmae.testing.server import FakeOpenAIServer, FakeReply
 
 MODEL = "fake-model"
 SECRET = "sk-test-SECRET-123"
@@ -32,10 +31,17 @@ def user(content: str) -> list[dict[str, str]]:
 
 def make_client(server: FakeOpenAIServer, sleeps: list[float] | None = None, **kwargs: Any) -> ChatClient:
     """A client of the fake server that records its retry waits in ``sleeps`` instead of sleeping."""
-    settings: dict[str, Any] = {"base_url": server.base_url, "timeout": 2.0, "max_retries": 2}
-    settings.update(kwargs)
+    cache, api_key = kwargs.pop("cache", None), kwargs.pop("api_key", None)
+    settings = ChatSettings(**{"timeout": 2.0, "max_retries": 2, **kwargs})
     recorded = sleeps if sleeps is not None else []
-    return ChatClient(MODEL, sleep=recorded.append, **settings)
+    return ChatClient(
+        MODEL,
+        base_url=server.base_url,
+        api_key=api_key,
+        settings=settings,
+        cache=cache,
+        sleep=recorded.append,
+    )
 
 
 def counting_responder() -> Any:
@@ -78,7 +84,9 @@ def test_reply_usage_and_request_body(fake_openai_server):
 
 def test_rate_limit_waits_as_long_as_retry_after_says(fake_openai_server):
     fake_openai_server.enqueue(FakeReply.rate_limited(retry_after="1"), "done")
-    client = ChatClient(MODEL, base_url=fake_openai_server.base_url, timeout=2.0, max_retries=2)
+    client = ChatClient(
+        MODEL, base_url=fake_openai_server.base_url, settings=ChatSettings(timeout=2.0, max_retries=2)
+    )
     start = time.perf_counter()
     result = client.complete(user("go"))
     assert time.perf_counter() - start >= 0.95
@@ -171,7 +179,9 @@ def test_unreachable_server_is_retried_then_fails():
     with FakeOpenAIServer() as server:
         base_url = server.base_url
     sleeps: list[float] = []
-    client = ChatClient(MODEL, base_url=base_url, timeout=1.0, max_retries=2, sleep=sleeps.append)
+    client = ChatClient(
+        MODEL, base_url=base_url, settings=ChatSettings(timeout=1.0, max_retries=2), sleep=sleeps.append
+    )
     with pytest.raises(LLMRequestError, match="connection failed") as error_info:
         client.complete(user("go"))
     assert base_url in str(error_info.value) and "Is the server running" in str(error_info.value)
@@ -206,7 +216,7 @@ def test_no_endpoint_configured_is_a_clear_error(monkeypatch):
 
 def test_endpoint_from_environment(fake_openai_server, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", fake_openai_server.base_url)
-    client = ChatClient(MODEL, max_retries=0)
+    client = ChatClient(MODEL, settings=ChatSettings(max_retries=0))
     assert client.describe()["base_url"] == fake_openai_server.base_url
     assert client.complete(user("hi")).text == "echo: hi"
     # A local server needs no key: the client sends a placeholder.
@@ -226,7 +236,7 @@ def test_api_key_alone_selects_openai(monkeypatch):
 )
 def test_invalid_settings_are_rejected(kwargs):
     with pytest.raises(ValueError):
-        ChatClient(MODEL, base_url="http://127.0.0.1:9/v1", **kwargs)
+        ChatSettings(**kwargs)
 
 
 def test_cache_answers_repeated_requests(fake_openai_server, tmp_path):

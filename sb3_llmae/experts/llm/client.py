@@ -1,11 +1,9 @@
-"""A chat client for any OpenAI-compatible endpoint, with retries, usage accounting and a response cache."""
+"""A chat client for any OpenAI-compatible endpoint, with retries and usage accounting."""
 
 from __future__ import annotations
 
 import datetime
 import email.utils
-import hashlib
-import json
 import logging
 import math
 import os
@@ -16,11 +14,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion
+
+from sb3_llmae.experts.llm.cache import CachedReply, ResponseCache, request_key
 
 logger = logging.getLogger(__name__)
 
@@ -159,154 +159,43 @@ class UsageStats:
 
 
 @dataclass(frozen=True)
-class CachedReply:
+class ChatSettings:
     """
-    A reply as stored in the response cache.
+    How a :class:`ChatClient` asks: sampling, timeouts and retries. The one place their defaults live
+    (``LLMExpert`` and the ``generate`` command read them from here).
 
-    :param text: the assistant's message
-    :param prompt_tokens: prompt tokens the server reported when the reply was first fetched
-    :param completion_tokens: completion tokens the server reported when the reply was first fetched
-    """
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-
-
-def request_key(
-    model: str,
-    messages: Sequence[Mapping[str, str]],
-    sampling_params: Mapping[str, Any],
-    sample_index: int = 0,
-) -> str:
-    """
-    The cache key of a chat request: a SHA-256 of its canonical JSON.
-
-    The sample index is part of the key only when ``sampling_params["temperature"] > 0``, so that
-    repeated samples of a stochastic model may differ while a greedy model answers each prompt once.
-    The endpoint and the API key are not part of the key: the same model behind another address
-    re-uses the cache, and no credential ever reaches the cache file.
-
-    :param model: the model name
-    :param messages: the chat messages
-    :param sampling_params: temperature, max_tokens and any extra request parameters
-    :param sample_index: which sample of a stochastic model this request is
-    :return: a hex digest
-    """
-    request: dict[str, Any] = {
-        "model": model,
-        "messages": [dict(message) for message in messages],
-        "params": dict(sampling_params),
-    }
-    if sampling_params.get("temperature", 0.0) > 0:
-        request["sample_index"] = sample_index
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-class ResponseCache:
-    """
-    A persistent cache of chat replies in an SQLite file.
-
-    Safe to share between threads (one connection behind a lock) and between processes
-    (WAL journal, and a busy timeout so that concurrent writers wait instead of failing).
-
-    :param path: the SQLite file; created with its parent folders when missing
-    :param busy_timeout_s: how long a write waits for another process's lock before failing
+    :param temperature: sampling temperature; 0 for (near-)greedy replies that the cache re-uses
+    :param max_tokens: most tokens per reply; ``None`` leaves it to the server
+    :param timeout: seconds one request may take before it is abandoned (and retried)
+    :param max_retries: how many times a failed request is retried (429 / 5xx / timeouts)
+    :param extra_params: further request parameters (e.g. ``top_p``, ``seed``, ``stop``), sent in the
+        request body and part of the cache key
+    :param backoff_base_s: the first backoff wait, doubled on each retry
+    :param backoff_max_s: the longest wait between retries, also a cap on ``Retry-After``
     """
 
-    def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
-        self.path = Path(path)
-        self.busy_timeout_s = busy_timeout_s
-        self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
-        self._connection_pid: int | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Open now so that an unusable path fails here rather than at the first request.
-        with self._lock:
-            self._connect()
+    temperature: float = 0.0
+    max_tokens: int | None = 256
+    timeout: float = 60.0
+    max_retries: int = 5
+    extra_params: Mapping[str, Any] = field(default_factory=dict)
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
 
-    def _connect(self) -> sqlite3.Connection:
-        # A connection inherited through fork() must not be used by the child: open a fresh one.
-        if self._connection is not None and self._connection_pid == os.getpid():
-            return self._connection
-        # sqlite3's `timeout` is SQLite's busy_timeout; autocommit makes each statement its own transaction.
-        connection = sqlite3.connect(
-            self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS responses ("
-            " key TEXT PRIMARY KEY,"
-            " model TEXT NOT NULL,"
-            " text TEXT NOT NULL,"
-            " prompt_tokens INTEGER NOT NULL,"
-            " completion_tokens INTEGER NOT NULL,"
-            " created_at REAL NOT NULL)"
-        )
-        self._connection = connection
-        self._connection_pid = os.getpid()
-        return connection
-
-    def get(self, key: str) -> CachedReply | None:
-        """
-        Look a reply up.
-
-        :param key: the request's key (see ``request_key``)
-        :return: the stored reply, or ``None`` when the request was never answered
-        """
-        with self._lock:
-            row = (
-                self._connect()
-                .execute("SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,))
-                .fetchone()
-            )
-        if row is None:
-            return None
-        return CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
-
-    def put(self, key: str, reply: CachedReply, model: str = "") -> None:
-        """
-        Store a reply, replacing any earlier one under the same key.
-
-        :param key: the request's key (see ``request_key``)
-        :param reply: the reply to store
-        :param model: the model that wrote the reply, kept for whoever inspects the file
-        """
-        with self._lock:
-            self._connect().execute(
-                "INSERT OR REPLACE INTO responses"
-                " (key, model, text, prompt_tokens, completion_tokens, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, reply.text, reply.prompt_tokens, reply.completion_tokens, time.time()),
-            )
-
-    def __len__(self) -> int:
-        with self._lock:
-            return int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
-
-    def close(self) -> None:
-        """Close the connection; a later use opens a new one."""
-        with self._lock:
-            if self._connection is not None and self._connection_pid == os.getpid():
-                self._connection.close()
-            self._connection = None
-            self._connection_pid = None
-
-    def __enter__(self) -> ResponseCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"ResponseCache(path={str(self.path)!r})"
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.max_tokens is not None and self.max_tokens <= 0:
+            raise ValueError(f"max_tokens must be positive or None, got {self.max_tokens}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        reserved = sorted(RESERVED_PARAMS.intersection(self.extra_params))
+        if reserved:
+            raise ValueError(f"extra_params may not set {reserved}: they are ChatSettings' own fields")
+        # A private copy, so that a caller's later change to its dict cannot alter the cache key.
+        object.__setattr__(self, "extra_params", MappingProxyType(dict(self.extra_params)))
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -354,15 +243,8 @@ class ChatClient:
     :param base_url: the endpoint, e.g. ``http://localhost:11434/v1``; defaults to ``$OPENAI_BASE_URL``,
         then to OpenAI's own when ``$OPENAI_API_KEY`` is set
     :param api_key: the endpoint's key; defaults to ``$OPENAI_API_KEY``; local servers need none
-    :param temperature: sampling temperature; 0 for (near-)greedy replies that the cache re-uses
-    :param max_tokens: most tokens per reply; ``None`` leaves it to the server
-    :param timeout: seconds one request may take before it is abandoned (and retried)
-    :param max_retries: how many times a failed request is retried
+    :param settings: sampling, timeout and retry settings (:class:`ChatSettings`' defaults when ``None``)
     :param cache: a ``ResponseCache``, or the path of its SQLite file, or ``None`` for no cache
-    :param extra_params: further request parameters (e.g. ``top_p``, ``seed``, ``stop``), sent in the
-        request body and part of the cache key
-    :param backoff_base_s: the first backoff wait, doubled on each retry
-    :param backoff_max_s: the longest wait between retries, also a cap on ``Retry-After``
     :param sleep: how to wait between retries (injectable so tests need not wait)
     :param rng: the random generator for backoff jitter
     """
@@ -372,31 +254,14 @@ class ChatClient:
         model: str,
         base_url: str | None = None,
         api_key: str | None = None,
-        temperature: float = 0.0,
-        max_tokens: int | None = 512,
-        timeout: float = 60.0,
-        max_retries: int = 5,
+        settings: ChatSettings | None = None,
         cache: ResponseCache | str | Path | None = None,
-        extra_params: Mapping[str, Any] | None = None,
-        backoff_base_s: float = 1.0,
-        backoff_max_s: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
         if not model:
             raise ValueError("model must name the model to query, e.g. 'llama3.1'")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if max_tokens is not None and max_tokens <= 0:
-            raise ValueError(f"max_tokens must be positive or None, got {max_tokens}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        extra_params = dict(extra_params or {})
-        reserved = sorted(RESERVED_PARAMS.intersection(extra_params))
-        if reserved:
-            raise ValueError(f"extra_params may not set {reserved}: they are ChatClient's own arguments")
+        settings = settings if settings is not None else ChatSettings()
 
         # Empty variables count as unset, as in a shell's `OPENAI_API_KEY= cmd`.
         base_url = base_url or os.environ.get(BASE_URL_ENV) or None
@@ -406,13 +271,7 @@ class ChatClient:
 
         self.model = model
         self.base_url = (base_url or OPENAI_BASE_URL).rstrip("/")
-        self.temperature = float(temperature)
-        self.max_tokens = max_tokens
-        self.timeout = float(timeout)
-        self.max_retries = max_retries
-        self.extra_params = extra_params
-        self.backoff_base_s = backoff_base_s
-        self.backoff_max_s = backoff_max_s
+        self.settings = settings
         self.usage = UsageStats()
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
@@ -420,7 +279,7 @@ class ChatClient:
         self._openai = openai.OpenAI(
             api_key=api_key or PLACEHOLDER_API_KEY,
             base_url=self.base_url,
-            timeout=self.timeout,
+            timeout=settings.timeout,
             max_retries=0,
         )
         self._owns_cache = isinstance(cache, (str, Path))
@@ -429,7 +288,12 @@ class ChatClient:
     @property
     def sampling_params(self) -> dict[str, Any]:
         """The parameters that shape a reply besides the messages (part of the cache key)."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra_params}
+        settings = self.settings
+        return {
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+            **settings.extra_params,
+        }
 
     def complete(self, messages: Sequence[Mapping[str, str]], sample_index: int = 0) -> ChatResult:
         """
@@ -503,12 +367,12 @@ class ChatClient:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [dict(message) for message in messages],
-            "temperature": self.temperature,
+            "temperature": self.settings.temperature,
         }
-        if self.max_tokens is not None:
-            request["max_tokens"] = self.max_tokens
-        if self.extra_params:
-            request["extra_body"] = self.extra_params
+        if self.settings.max_tokens is not None:
+            request["max_tokens"] = self.settings.max_tokens
+        if self.settings.extra_params:
+            request["extra_body"] = dict(self.settings.extra_params)
         attempt = 0
         while True:
             try:
@@ -521,12 +385,12 @@ class ChatClient:
                 reason = f"HTTP {error.status_code}: {self._redact(error.message)}"
             except openai.APITimeoutError as error:
                 last_error, status_code, retryable, retry_after = error, None, True, None
-                reason = f"no reply within the {self.timeout:g} s timeout"
+                reason = f"no reply within the {self.settings.timeout:g} s timeout"
             except openai.APIConnectionError as error:
                 last_error, status_code, retryable, retry_after = error, None, True, None
                 cause = error.__cause__ if error.__cause__ is not None else error
                 reason = f"connection failed ({type(cause).__name__})"
-            if not retryable or attempt == self.max_retries:
+            if not retryable or attempt == self.settings.max_retries:
                 # A status error carries the server's reply, which might echo the key: leave it unchained.
                 cause = None if isinstance(last_error, openai.APIStatusError) else last_error
                 raise LLMRequestError(
@@ -543,7 +407,7 @@ class ChatClient:
                 self.base_url,
                 reason,
                 attempt,
-                self.max_retries,
+                self.settings.max_retries,
                 wait_s,
             )
             self._sleep(wait_s)
@@ -557,10 +421,10 @@ class ChatClient:
         :return: seconds to wait: the server's wish, else jittered exponential backoff; capped either way
         """
         if retry_after is not None:
-            return min(retry_after, self.backoff_max_s)
-        backoff = self.backoff_base_s * 2.0 ** min(attempt, 32)
+            return min(retry_after, self.settings.backoff_max_s)
+        backoff = self.settings.backoff_base_s * 2.0 ** min(attempt, 32)
         # Jitter spreads the retries of concurrent workers so they do not hit the server in lockstep.
-        return min(backoff, self.backoff_max_s) * self._rng.uniform(0.5, 1.0)
+        return min(backoff, self.settings.backoff_max_s) * self._rng.uniform(0.5, 1.0)
 
     def _failure_message(self, status_code: int | None, reason: str, attempts: int) -> str:
         """
@@ -615,11 +479,11 @@ class ChatClient:
         return {
             "model": self.model,
             "base_url": self.base_url,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-            "extra_params": dict(self.extra_params),
+            "temperature": self.settings.temperature,
+            "max_tokens": self.settings.max_tokens,
+            "timeout": self.settings.timeout,
+            "max_retries": self.settings.max_retries,
+            "extra_params": dict(self.settings.extra_params),
             "cache": str(self.cache.path) if self.cache is not None else None,
         }
 
@@ -641,7 +505,4 @@ class ChatClient:
         self.close()
 
     def __repr__(self) -> str:
-        return (
-            f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, temperature={self.temperature}, "
-            f"max_tokens={self.max_tokens}, timeout={self.timeout}, max_retries={self.max_retries})"
-        )
+        return f"ChatClient(model={self.model!r}, base_url={self.base_url!r}, settings={self.settings!r})"

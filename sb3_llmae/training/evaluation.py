@@ -10,7 +10,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
-from sb3_llmae.envs import ObsMode, make_env
+from sb3_llmae.envs import ObsMode, make_env, obs_mode_of
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def evaluate_success(
     model_or_policy: BaseAlgorithm | BasePolicy,
     env_id: str,
     seeds: Sequence[int],
-    obs_mode: ObsMode = "image",
+    obs_mode: ObsMode | None = None,
     max_episode_steps: int | None = None,
     deterministic: bool = True,
     env_kwargs: dict[str, Any] | None = None,
@@ -64,7 +64,8 @@ def evaluate_success(
     :param model_or_policy: an SB3 model or policy
     :param env_id: a MiniGrid / BabyAI id
     :param seeds: reset seeds, one episode each
-    :param obs_mode: observation layout the policy was trained on: ``"image"`` or ``"flat"``
+    :param obs_mode: observation layout the policy was trained on: ``"image"`` or ``"flat"``; ``None``:
+        the layout in which ``env_id`` gives the policy's observation space
     :param max_episode_steps: step limit; ``None`` keeps the env's own
     :param deterministic: greedy actions (``True``) or sampled ones
     :param env_kwargs: passed to the env constructor
@@ -73,6 +74,8 @@ def evaluate_success(
     """
     if len(seeds) == 0:
         raise ValueError("evaluate_success needs at least one seed.")
+    if obs_mode is None:
+        obs_mode = obs_mode_of(env_id, model_or_policy.observation_space)
     envs = [
         make_env(env_id, obs_mode=obs_mode, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
         for _ in seeds

@@ -3,11 +3,11 @@ import pytest
 from stable_baselines3 import PPO
 
 from sb3_llmae import MinigridFeaturesExtractor, generate_demonstrations, make_vec_env, save_demonstrations
-from sb3_llmae.critic import actor_parameters, critic_modules, warm_up_critic
-from sb3_llmae.evaluation import evaluate_success
 from sb3_llmae.experts.planner import PlannerExpert
-from sb3_llmae.init import REFERENCE_PPO_KWARGS, llm_init_ppo
-from sb3_llmae.pretrain import pretrain_bc
+from sb3_llmae.training.bc import pretrain_bc
+from sb3_llmae.training.critic import actor_parameters, critic_modules, warm_up_critic
+from sb3_llmae.training.evaluation import evaluate_success
+from sb3_llmae.training.llm_init import llm_init_ppo
 from tests.training_helpers import (
     ENV_ID,
     FAST_BC_KWARGS,
@@ -22,11 +22,7 @@ from tests.training_helpers import (
 MAX_EPISODE_STEPS = 20
 # One rollout of SMALL_PPO_KWARGS on 2 envs is 64 env steps.
 ROLLOUT = 64
-BC_KWARGS = {
-    "bc_batch_size": FAST_BC_KWARGS["batch_size"],
-    "bc_learning_rate": FAST_BC_KWARGS["learning_rate"],
-    "bc_eval_episodes": 2,
-}
+BC_KWARGS = {**FAST_BC_KWARGS, "eval_episodes": 2}
 
 # What llm_init_ppo runs BC with, given BC_KWARGS and MAX_EPISODE_STEPS
 MATCHING_BC_KWARGS = {"eval_max_episode_steps": MAX_EPISODE_STEPS, **FAST_BC_KWARGS}
@@ -37,14 +33,14 @@ def demos():
     return empty_5x5_demos()
 
 
-def init_ppo(demos, **kwargs):
+def init_ppo(demos, bc_kwargs=None, **kwargs):
     return llm_init_ppo(
         ENV_ID,
         demos,
         n_envs=2,
         max_episode_steps=MAX_EPISODE_STEPS,
         seed=0,
-        **BC_KWARGS,
+        bc_kwargs={**BC_KWARGS, **(bc_kwargs or {})},
         **SMALL_PPO_KWARGS,
         **kwargs,
     )
@@ -63,7 +59,7 @@ def critic_state(model: PPO) -> dict:
 
 
 def test_returns_a_ppo_that_plays_like_the_expert(demos):
-    model = init_ppo(demos, stop_at_success=1.0, critic_warmup_steps=0)
+    model = init_ppo(demos, bc_kwargs={"stop_at_success": 1.0}, critic_warmup_steps=0)
     assert isinstance(model, PPO)
     assert isinstance(model.policy.features_extractor, MinigridFeaturesExtractor)
     assert evaluate_success(model, ENV_ID, seeds=range(3)).success_rate == 1.0
@@ -86,7 +82,7 @@ def test_actor_init_keeps_the_bc_actor_and_draws_a_fresh_critic(demos):
 
 def test_full_init_keeps_every_weight_bc_leaves(demos):
     model = init_ppo(demos, init="full", critic_warmup_steps=0)
-    reference = small_ppo(seed=0, share_features_extractor=True)
+    reference = small_ppo(seed=0, init="full")
     initial_features = state_of(reference.policy.features_extractor)
     pretrain_bc(
         reference, demos, epochs=100, stop_at_success=0.15, eval_episodes=2, seed=0, **MATCHING_BC_KWARGS
@@ -143,11 +139,9 @@ def test_accepts_a_vec_env_demonstration_directory_and_policy_kwargs(demos, tmp_
     model = llm_init_ppo(
         env,
         tmp_path / "demos",
-        stop_at_success=None,
-        bc_epochs=1,
+        bc_kwargs={**BC_KWARGS, "stop_at_success": None, "epochs": 1},
         critic_warmup_steps=0,
         policy_kwargs={"net_arch": {"pi": [16], "vf": [8]}},
-        **BC_KWARGS,
         **SMALL_PPO_KWARGS,
     )
     assert model.env is env
@@ -156,7 +150,7 @@ def test_accepts_a_vec_env_demonstration_directory_and_policy_kwargs(demos, tmp_
 
 
 def test_invalid_init_is_a_clear_error(demos):
-    with pytest.raises(ValueError, match=r"Unknown init 'critic'.*actor, full"):
+    with pytest.raises(ValueError, match=r"Unknown init 'critic'.*scratch, actor, full"):
         llm_init_ppo(ENV_ID, demos, init="critic")
 
 
@@ -171,9 +165,7 @@ def test_an_env_id_is_made_in_the_demonstrations_observation_mode():
     model = llm_init_ppo(
         ENV_ID,
         flat_demos,
-        stop_at_success=None,
-        bc_epochs=1,
-        bc_batch_size=4,
+        bc_kwargs={"stop_at_success": None, "epochs": 1, "batch_size": 4},
         critic_warmup_steps=0,
         n_envs=1,
     )
@@ -187,11 +179,9 @@ def test_llm_init_ppo_keeps_and_improves_a_good_prior_on_doorkey():
     model = llm_init_ppo(
         env_id,
         demos,
-        stop_at_success=0.8,
-        bc_learning_rate=1e-3,
+        bc_kwargs={"stop_at_success": 0.8, "learning_rate": 1e-3},
         critic_warmup_steps=1024,
         seed=0,
-        **REFERENCE_PPO_KWARGS,
     )
     eval_seeds = range(10_000, 10_020)
     assert evaluate_success(model, env_id, eval_seeds).success_rate >= 0.6

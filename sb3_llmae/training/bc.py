@@ -18,8 +18,9 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from torch.utils.data import DataLoader
 
-from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
-from sb3_llmae.evaluation import evaluate_success
+from sb3_llmae.demonstrations.containers import Demonstrations
+from sb3_llmae.demonstrations.storage import load_demonstrations
+from sb3_llmae.training.evaluation import evaluate_success
 
 logger = logging.getLogger(__name__)
 

@@ -1,28 +1,20 @@
-"""The ``sb3-llmae`` command line: ``generate`` demonstrations, ``pretrain`` a PPO model on them,
-``train`` it (or a PPO from scratch)."""
+"""``sb3-llmae generate``: roll an expert (planner or LLM) out into demonstrations."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import datasets
-
-from sb3_llmae.cli_train import add_pretrain_parser, add_train_parser
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.envs import OBS_MODES
-from sb3_llmae.experts import Expert
-from sb3_llmae.experts.llm import LLM_MODES
-from sb3_llmae.llm import LLMEndpointError
-
-logger = logging.getLogger("sb3_llmae")
+from sb3_llmae.experts import Expert, LLMExpert, PlannerExpert
+from sb3_llmae.experts.llm import ChatSettings
+from sb3_llmae.experts.llm.expert import LLM_MODES
 
 EXPERT_CHOICES = ("planner", "llm")
+CHAT_DEFAULTS = ChatSettings()
 
 
 def default_cache_path() -> Path:
@@ -37,28 +29,19 @@ def make_expert(args: argparse.Namespace) -> Expert:
     :return: the expert they name
     """
     if args.expert == "planner":
-        from sb3_llmae.experts.planner import PlannerExpert
-
         return PlannerExpert()
-    from sb3_llmae.experts.llm import LLMExpert
-
     if not args.model:
         raise ValueError(
             "--expert llm needs --model NAME (the model as the endpoint knows it, e.g. llama3.1)."
         )
-    cache = None if args.no_cache else Path(args.cache or default_cache_path())
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-    return LLMExpert(
-        args.model,
-        mode=args.mode,
-        base_url=args.base_url,
+    settings = ChatSettings(
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         timeout=args.timeout,
         max_retries=args.max_retries,
-        cache=cache,
     )
+    cache = None if args.no_cache else Path(args.cache or default_cache_path())
+    return LLMExpert(args.model, mode=args.mode, base_url=args.base_url, settings=settings, cache=cache)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -83,8 +66,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"episodes: {stats['episodes']}  success rate: {stats['success_rate']:.1%}  "
         f"transitions: {stats['transitions']}  mean length: {stats['mean_length']:.1f}",
     ]
-    usage = getattr(getattr(expert, "client", None), "usage", None)
-    if usage is not None:
+    if isinstance(expert, LLMExpert):
+        usage = expert.client.usage
         lines.append(
             f"calls: {usage.calls}  cache hits: {usage.cache_hits}  retries: {usage.retries}  "
             f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
@@ -95,6 +78,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
+    """:param subparsers: the ``sb3-llmae`` subcommands, to which ``generate`` is added"""
     parser = subparsers.add_parser("generate", help="roll an expert out into demonstrations")
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument("--expert", choices=EXPERT_CHOICES, default="planner")
@@ -112,54 +96,12 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
         "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL); key: $OPENAI_API_KEY"
     )
     llm.add_argument("--mode", choices=LLM_MODES, default="step", help="one request per step, or one plan")
-    llm.add_argument("--temperature", type=float, default=0.0)
-    llm.add_argument("--max-tokens", type=int, default=256)
-    llm.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-    llm.add_argument("--max-retries", type=int, default=5, help="retries on 429 / 5xx / timeouts")
+    llm.add_argument("--temperature", type=float, default=CHAT_DEFAULTS.temperature)
+    llm.add_argument("--max-tokens", type=int, default=CHAT_DEFAULTS.max_tokens)
+    llm.add_argument("--timeout", type=float, default=CHAT_DEFAULTS.timeout, help="seconds per request")
+    llm.add_argument(
+        "--max-retries", type=int, default=CHAT_DEFAULTS.max_retries, help="retries on 429 / 5xx / timeouts"
+    )
     llm.add_argument("--cache", help=f"SQLite response cache (default: {default_cache_path()})")
     llm.add_argument("--no-cache", action="store_true", help="always ask the endpoint")
     parser.set_defaults(func=cmd_generate)
-
-
-PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    add_generate_parser,
-    add_pretrain_parser,
-    add_train_parser,
-)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """:return: the ``sb3-llmae`` argument parser"""
-    parser = argparse.ArgumentParser(prog="sb3-llmae", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    for add_parser in PARSER_BUILDERS:
-        add_parser(subparsers)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """
-    Entry point of the ``sb3-llmae`` console script.
-
-    :param argv: arguments (default: ``sys.argv[1:]``)
-    :return: exit status
-    """
-    args = build_parser().parse_args(argv)
-    # HuggingFace's "Saving the dataset" bars add nothing to ours
-    datasets.disable_progress_bars()
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, NotImplementedError, LLMEndpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

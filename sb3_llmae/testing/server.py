@@ -7,13 +7,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-
-import pytest
 
 logger = logging.getLogger(__name__)
 
@@ -344,26 +342,3 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
 def _error_body(message: str, error_type: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
-
-
-@pytest.fixture(name="fake_openai_server")
-def fake_openai_server_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
-    """
-    A running ``FakeOpenAIServer``, stopped after the test, as the fixture ``fake_openai_server``.
-
-    ``tests/conftest.py`` imports it for every test module. A module elsewhere can import it as
-    ``fake_openai_server_fixture``: under another name than the fixture's, ruff does not read the test
-    arguments as redefinitions of the import (F811).
-    Proxies are bypassed for 127.0.0.1 so that no request can leave the machine, and the OpenAI
-    environment variables are cleared so that only what a test passes reaches the client.
-    """
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    for variable in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-# The same fixture under its own name, for modules that import it as ``fake_openai_server``.
-fake_openai_server = fake_openai_server_fixture

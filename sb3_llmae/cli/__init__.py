@@ -1,0 +1,56 @@
+"""The ``sb3-llmae`` command line: ``generate`` demonstrations, ``pretrain`` a PPO model on them,
+``train`` it (or a PPO from scratch). One module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+import datasets
+
+from sb3_llmae.cli.generate import add_generate_parser
+from sb3_llmae.cli.pretrain import add_pretrain_parser
+from sb3_llmae.cli.train import add_train_parser
+from sb3_llmae.experts.llm import LLMEndpointError
+
+PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_generate_parser,
+    add_pretrain_parser,
+    add_train_parser,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """:return: the ``sb3-llmae`` argument parser"""
+    parser = argparse.ArgumentParser(prog="sb3-llmae", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for add_parser in PARSER_BUILDERS:
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """
+    Entry point of the ``sb3-llmae`` console script.
+
+    :param argv: arguments (default: ``sys.argv[1:]``)
+    :return: exit status
+    """
+    args = build_parser().parse_args(argv)
+    # HuggingFace's "Saving the dataset" bars add nothing to ours
+    datasets.disable_progress_bars()
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, NotImplementedError, LLMEndpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+

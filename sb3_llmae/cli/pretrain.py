@@ -1,0 +1,103 @@
+"""``sb3-llmae pretrain``: a PPO model behaviour-cloned on demonstrations, its critic warmed up, saved."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import time
+from typing import Any
+
+from sb3_llmae.training import LLM_INIT_BC_KWARGS, REFERENCE_N_ENVS, llm_init_ppo, pretrain_bc
+
+# (flag, pretrain_bc keyword, type, help): the defaults are read from pretrain_bc and LLM_INIT_BC_KWARGS.
+BC_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
+    ("--bc-epochs", "epochs", int, "largest number of BC epochs"),
+    ("--bc-batch-size", "batch_size", int, "BC batch size"),
+    ("--bc-learning-rate", "learning_rate", float, "BC learning rate (Adam)"),
+    ("--bc-eval-every", "eval_every", int, "BC epochs between greedy-success evaluations"),
+)
+
+
+def optional_float(text: str) -> float | None:
+    """
+    :param text: a number, or ``none``
+    :return: the number, or ``None``
+    """
+    return None if text.lower() == "none" else float(text)
+
+
+def bc_default(name: str) -> Any:
+    """
+    :param name: a keyword of :func:`~sb3_llmae.training.bc.pretrain_bc`
+    :return: the value ``llm_init_ppo`` uses for it when not told otherwise
+    """
+    return LLM_INIT_BC_KWARGS.get(name, inspect.signature(pretrain_bc).parameters[name].default)
+
+
+def llm_init_default(name: str) -> Any:
+    """
+    :param name: a keyword of :func:`~sb3_llmae.training.llm_init.llm_init_ppo`
+    :return: its default
+    """
+    return inspect.signature(llm_init_ppo).parameters[name].default
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """BC-pretrain a PPO model on demonstrations, warm its critic up, and save it."""
+    start = time.perf_counter()
+    bc_kwargs = {keyword: getattr(args, keyword) for _, keyword, _, _ in BC_OPTIONS}
+    bc_kwargs["stop_at_success"] = args.stop_at_success
+    model = llm_init_ppo(
+        args.env,
+        args.demos,
+        init=args.init,
+        bc_kwargs=bc_kwargs,
+        critic_warmup_steps=args.warmup_steps,
+        n_envs=args.n_envs,
+        max_episode_steps=args.max_episode_steps,
+        seed=args.seed,
+    )
+    model.save(args.out)
+    print(
+        f"env: {args.env}  init: {args.init}  critic warm-up: {model.num_timesteps} steps\n"
+        f"time: {time.perf_counter() - start:.1f} s\n"
+        f"model written to {args.out}; continue with "
+        f"`sb3-llmae train --env {args.env} --load {args.out} --steps N --out DIR`"
+    )
+    return 0
+
+
+def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
+    """:param subparsers: the ``sb3-llmae`` subcommands, to which ``pretrain`` is added"""
+    parser = subparsers.add_parser(
+        "pretrain", help="behaviour-clone demonstrations into a PPO model and warm its critic up"
+    )
+    parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
+    parser.add_argument("--demos", required=True, help="demonstrations directory (from `sb3-llmae generate`)")
+    parser.add_argument(
+        "--out", required=True, help="model zip to write (PPO.load and `train --load` read it)"
+    )
+    parser.add_argument(
+        "--init",
+        choices=("actor", "full"),
+        default=llm_init_default("init"),
+        help="keep the actor only, or everything",
+    )
+    parser.add_argument(
+        "--stop-at-success",
+        type=optional_float,
+        default=bc_default("stop_at_success"),
+        help="stop BC once the greedy success rate reaches this ('none': run every epoch)",
+    )
+    for flag, keyword, kind, text in BC_OPTIONS:
+        parser.add_argument(flag, dest=keyword, type=kind, default=bc_default(keyword), help=text)
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=llm_init_default("critic_warmup_steps"),
+        help="env steps of critic warm-up (0: none)",
+    )
+    parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS)
+    parser.add_argument("--max-episode-steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=cmd_pretrain)

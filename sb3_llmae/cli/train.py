@@ -1,0 +1,62 @@
+"""``sb3-llmae train``: PPO from a saved model (``--load``) or from scratch, with TensorBoard logs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sb3_llmae.envs import OBS_MODES
+from sb3_llmae.training import REFERENCE_N_ENVS, evaluate_success, load_ppo, make_ppo
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train PPO, from a saved model or from scratch, log to TensorBoard and save the final model."""
+    if args.steps <= 0:
+        raise ValueError(f"--steps must be positive, got {args.steps}.")
+    out_dir = Path(args.out)
+    env_settings = {"n_envs": args.n_envs, "max_episode_steps": args.max_episode_steps, "seed": args.seed}
+    if args.load:
+        model = load_ppo(args.load, args.env, tensorboard_log=str(out_dir), **env_settings)
+    else:
+        model = make_ppo(args.env, obs_mode=args.obs_mode, tensorboard_log=str(out_dir), **env_settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    # Not resetting the count keeps the steps a pretrained model already took (critic warm-up) counted.
+    model.learn(args.steps, reset_num_timesteps=False, progress_bar=not args.no_progress)
+    model_path = out_dir / "model.zip"
+    model.save(model_path)
+    summary = f"env: {args.env}  trained {args.steps} steps, {model.num_timesteps} in all"
+    if args.eval_episodes > 0:
+        seeds = range(args.eval_seed, args.eval_seed + args.eval_episodes)
+        result = evaluate_success(model, args.env, seeds, max_episode_steps=args.max_episode_steps)
+        summary += f"\ngreedy success: {result.success_rate:.0%} on {args.eval_episodes} episodes"
+    print(
+        f"{summary}\ntime: {time.perf_counter() - start:.1f} s\n"
+        f"model written to {model_path}; TensorBoard logs in {out_dir}"
+    )
+    return 0
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    """:param subparsers: the ``sb3-llmae`` subcommands, to which ``train`` is added"""
+    parser = subparsers.add_parser("train", help="train PPO from a saved model (--load) or from scratch")
+    parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
+    parser.add_argument("--load", default=None, help="model zip to continue (e.g. from `sb3-llmae pretrain`)")
+    parser.add_argument("--steps", type=int, required=True, help="env steps to train in this run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="directory for TensorBoard logs and the final model.zip")
+    parser.add_argument(
+        "--obs-mode",
+        choices=OBS_MODES,
+        default="image",
+        help="from scratch only (a loaded model has its own)",
+    )
+    parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS)
+    parser.add_argument("--max-episode-steps", type=int, default=None)
+    parser.add_argument("--eval-episodes", type=int, default=20, help="greedy episodes at the end (0: none)")
+    parser.add_argument(
+        "--eval-seed", type=int, default=1_000_000, help="seed of the first evaluation episode"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=cmd_train)

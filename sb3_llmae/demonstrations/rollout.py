@@ -1,0 +1,240 @@
+"""Rolling an expert out into demonstrations: one episode, and many on worker threads with resume."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import numpy as np
+from imitation.data.types import TrajectoryWithRew
+from tqdm.auto import tqdm
+
+from sb3_llmae.demonstrations.containers import (
+    Demonstrations,
+    EpisodeRecord,
+    compute_stats,
+    describe_space,
+    package_versions,
+)
+from sb3_llmae.demonstrations.storage import EpisodeStore, save_demonstrations
+from sb3_llmae.envs import ObsMode, check_env_id, check_obs_mode, make_env, unwrap_minigrid
+from sb3_llmae.experts.base import Expert
+
+logger = logging.getLogger(__name__)
+
+
+class GenerationInterrupted(RuntimeError):
+    """A generation run was stopped before all episodes finished; the finished ones are on disk."""
+
+
+def rollout_episode(
+    env_id: str,
+    expert: Expert,
+    seed: int,
+    obs_mode: ObsMode = "image",
+    max_episode_steps: int | None = None,
+    stop: threading.Event | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> EpisodeRecord:
+    """
+    Play one episode with an expert.
+
+    :param env_id: a MiniGrid / BabyAI id
+    :param expert: the expert
+    :param seed: the env's reset seed
+    :param obs_mode: layout of the recorded observations (that of the policy to train)
+    :param max_episode_steps: step limit; ``None`` keeps the env's own
+    :param stop: when set, the episode is abandoned between steps (raises :class:`GenerationInterrupted`)
+    :param env_kwargs: passed to the env constructor
+    :return: the episode
+    """
+    env = make_env(env_id, obs_mode=obs_mode, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
+    try:
+        observation, _ = env.reset(seed=seed)
+        episode = expert.start_episode(unwrap_minigrid(env), seed)
+        observations, actions, rewards = [observation], [], []
+        terminated = truncated = False
+        while not (terminated or truncated):
+            if stop is not None and stop.is_set():
+                raise GenerationInterrupted(f"episode with seed {seed} abandoned")
+            action = int(episode.act())
+            if not 0 <= action < env.action_space.n:
+                raise ValueError(
+                    f"{type(expert).__name__} chose action {action}, not in 0..{env.action_space.n - 1}."
+                )
+            observation, reward, terminated, truncated, _ = env.step(action)
+            episode.observe(action, float(reward), terminated, truncated)
+            observations.append(observation)
+            actions.append(action)
+            rewards.append(float(reward))
+    finally:
+        env.close()
+    trajectory = TrajectoryWithRew(
+        obs=np.stack(observations),
+        acts=np.asarray(actions, dtype=np.int64),
+        infos=None,
+        terminal=bool(terminated),
+        rews=np.asarray(rewards, dtype=np.float32),
+    )
+    success = bool(terminated and rewards[-1] > 0)
+    return EpisodeRecord(seed=seed, trajectory=trajectory, success=success, expert_summary=episode.summary())
+
+
+def _play_episodes(
+    seeds: Sequence[int],
+    play: Callable[[int], EpisodeRecord],
+    n_workers: int,
+    stop: threading.Event,
+) -> Iterator[EpisodeRecord]:
+    """Yield episodes in completion order, ``n_workers`` at a time; on interruption stop the others."""
+    if n_workers == 1:
+        for seed in seeds:
+            yield play(seed)
+        return
+    executor = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="sb3-llmae-episode")
+    pending: set[Future[EpisodeRecord]] = {executor.submit(play, seed) for seed in seeds}
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+    finally:
+        stop.set()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def generate_demonstrations(
+    env_id: str,
+    expert: Expert,
+    n_episodes: int,
+    seed: int = 0,
+    obs_mode: ObsMode = "image",
+    only_successful: bool = True,
+    max_episode_steps: int | None = None,
+    n_workers: int = 1,
+    out_dir: str | os.PathLike[str] | None = None,
+    progress_bar: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
+) -> Demonstrations:
+    """
+    Roll an expert out on ``n_episodes`` seeds (``seed``, ``seed + 1``, ...) and keep its episodes
+    as demonstrations.
+
+    With ``out_dir``, every finished episode is saved as it completes and a re-run into the same
+    directory skips the seeds already played (resume); the demonstrations are saved there at the
+    end (:func:`save_demonstrations`), with one JSONL transcript per episode when the expert keeps one.
+
+    :param env_id: a MiniGrid / BabyAI id
+    :param expert: the expert (e.g. ``PlannerExpert()`` or ``LLMExpert(model=...)``)
+    :param n_episodes: number of episodes to play
+    :param seed: seed of the first episode
+    :param obs_mode: observation layout of the policy to train: ``"image"`` or ``"flat"``
+    :param only_successful: keep only the episodes that reached the goal
+    :param max_episode_steps: step limit; ``None`` keeps the env's own
+    :param n_workers: episodes played at once (threads: worth it when the expert waits on an LLM)
+    :param out_dir: where to save episodes as they finish, and the demonstrations at the end
+    :param progress_bar: show a progress bar with the live success rate
+    :param env_kwargs: passed to the env constructor
+    :return: the demonstrations, in seed order whatever the completion order
+    """
+    check_env_id(env_id)
+    check_obs_mode(obs_mode)
+    if n_episodes <= 0:
+        raise ValueError(f"n_episodes must be positive, got {n_episodes}.")
+    if n_workers <= 0:
+        raise ValueError(f"n_workers must be positive, got {n_workers}.")
+    seeds = list(range(seed, seed + n_episodes))
+    generation = {
+        "env_id": env_id,
+        "obs_mode": obs_mode,
+        "max_episode_steps": max_episode_steps,
+        "env_kwargs": env_kwargs or {},
+        "expert": expert.identity(),
+    }
+    store = EpisodeStore(out_dir, generation) if out_dir is not None else None
+    records: dict[int, EpisodeRecord] = {}
+    if store is not None:
+        records = {s: store.load(s) for s in seeds if s in store}
+        if records:
+            logger.info(
+                "Resuming in %s: %d of %d episodes already played.", out_dir, len(records), n_episodes
+            )
+    stop = threading.Event()
+
+    def play(episode_seed: int) -> EpisodeRecord:
+        record = rollout_episode(env_id, expert, episode_seed, obs_mode, max_episode_steps, stop, env_kwargs)
+        if store is not None:
+            store.save(record)
+        return record
+
+    start = time.perf_counter()
+    todo = [s for s in seeds if s not in records]
+    successes = sum(r.success for r in records.values())
+    with tqdm(total=n_episodes, initial=len(records), disable=not progress_bar, desc=env_id) as bar:
+        try:
+            for record in _play_episodes(todo, play, n_workers, stop):
+                records[record.seed] = record
+                successes += record.success
+                bar.set_postfix(success=f"{successes / len(records):.0%}", **expert.progress_info())
+                bar.update()
+        except BaseException as error:  # Ctrl-C, an LLM endpoint that gave up, a bug in an expert
+            where = (
+                f"saved in {out_dir}; re-run with the same output directory to resume"
+                if store is not None
+                else "not saved (pass out_dir to keep finished episodes)"
+            )
+            logger.warning(
+                "Generation stopped by %s: %d of %d episodes finished, %s.",
+                type(error).__name__,
+                len(records),
+                n_episodes,
+                where,
+            )
+            raise
+    ordered = [records[s] for s in seeds]
+    kept_records = [r for r in ordered if r.success or not only_successful]
+    kept = [r.trajectory for r in kept_records]
+    space_env = make_env(env_id, obs_mode=obs_mode, **(env_kwargs or {}))
+    observation_space = space_env.observation_space
+    space_env.close()
+    demos = Demonstrations(
+        trajectories=kept,
+        metadata={
+            **generation,
+            "expert": expert.describe(),
+            "observation_space": describe_space(observation_space),
+            "seeds": seeds,
+            "kept_seeds": [r.seed for r in kept_records],
+            "only_successful": only_successful,
+            "stats": compute_stats(ordered, kept),
+            "episodes": [
+                {
+                    "seed": r.seed,
+                    "success": r.success,
+                    "length": r.length,
+                    "return": r.episode_return,
+                    **{k: v for k, v in r.expert_summary.items() if k != "transcript"},
+                }
+                for r in ordered
+            ],
+            "generation_seconds": time.perf_counter() - start,
+            "versions": package_versions(),
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
+    if store is not None:
+        save_demonstrations(demos, store.directory)
+    logger.info(
+        "%s: %d/%d successful episodes, %d transitions.",
+        env_id,
+        demos.stats["successes"],
+        n_episodes,
+        demos.stats["transitions"],
+    )
+    return demos

@@ -1,0 +1,259 @@
+"""Reading actions out of an LLM's free-text reply: one action (step mode) or an action list (plan mode)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from minigrid.core.actions import Actions
+
+from sb3_llmae.experts.llm.observation_text import ACTION_NAMES
+
+# Every way of naming an action that a reply may use, after normalisation (lower case,
+# "_" and "-" between words read as spaces).
+ACTION_SYNONYMS: dict[str, int] = {
+    **{name: action for action, name in ACTION_NAMES.items()},
+    **dict.fromkeys(("turn left", "rotate left"), int(Actions.left)),
+    **dict.fromkeys(("turn right", "rotate right"), int(Actions.right)),
+    **dict.fromkeys(
+        (
+            "forwards",
+            "move forward",
+            "go forward",
+            "step forward",
+            "walk forward",
+            "move ahead",
+            "go straight",
+        ),
+        int(Actions.forward),
+    ),
+    **dict.fromkeys(("pick up", "grab", "take"), int(Actions.pickup)),
+    "put down": int(Actions.drop),
+    **dict.fromkeys(("open", "close", "unlock"), int(Actions.toggle)),
+    "finish": int(Actions.done),
+}
+# The names that reasoning text uses for other things ("the key is 2 steps forward", "the door
+# is open", "once done") count as an action only where the reply names an answer explicitly.
+FREE_TEXT_ACTION_PHRASES: tuple[str, ...] = (
+    "turn left",
+    "rotate left",
+    "turn right",
+    "rotate right",
+    "move forward",
+    "go forward",
+    "step forward",
+    "walk forward",
+    "move ahead",
+    "go straight",
+    "pick up",
+    "pickup",
+    "drop",
+    "toggle",
+    "unlock",
+)
+
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|don'?t|do not|cannot|can'?t|won'?t|avoid|instead of|rather than)\b"
+)
+# Only the last few words since the last clause boundary can negate a mention: in "I cannot
+# go forward, so I turn left" the "cannot" is not about "turn left".
+_NEGATION_REACH = 3
+_CLAUSE_BOUNDARY = re.compile(r"[.,;:!?\n]|\b(?:so|then|but|and|therefore|thus)\b")
+_ANSWER_MARKER = re.compile(r"\b(?:action|answer)\b\W{0,3}?[:=]\s*(.*)", re.IGNORECASE)
+_PLAN_MARKER = re.compile(r"\b(?:actions|plan)\b\W{0,3}?[:=]", re.IGNORECASE)
+_LIST_ITEM_PREFIX = re.compile(r"^\s*(?:\d+\s*[.)]|[-*\u2022])\s+")
+_LIST_SEPARATORS = re.compile(r",|;|->|\u2192|\n")
+_LEADING_NUMBER = re.compile(r"(\d+)(?!\.?\d)")
+_TRIM_CHARACTERS = " \t\r\n*`'\"[]()<>{}.!:"
+
+
+def _normalize(text: str) -> str:
+    text = text.lower().replace("_", " ")
+    text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)
+    return re.sub(r"\s+", " ", text).strip(_TRIM_CHARACTERS)
+
+
+def _phrase_pattern(phrases: Sequence[str]) -> re.Pattern[str]:
+    # Longest first, so that "turn left" is one mention, not "left" preceded by "turn".
+    alternatives = "|".join(re.escape(phrase) for phrase in sorted(phrases, key=len, reverse=True))
+    return re.compile(rf"\b(?:{alternatives})\b")
+
+
+_ANY_ACTION_PHRASE = _phrase_pattern(tuple(ACTION_SYNONYMS))
+_FREE_TEXT_ACTION_PHRASE = _phrase_pattern(FREE_TEXT_ACTION_PHRASES)
+
+
+def _is_negated(text: str, start: int) -> bool:
+    """
+    :return: whether one of the few words before ``start``, in the same clause, is a negation
+    """
+    clause_start = 0
+    for boundary in _CLAUSE_BOUNDARY.finditer(text, 0, start):
+        clause_start = boundary.end()
+    # "I won't turn left" is negated, "rather than go forward I turn right" is not (for right).
+    preceding_words = text[clause_start:start].split()[-_NEGATION_REACH:]
+    return _NEGATION.search(" ".join(preceding_words)) is not None
+
+
+def _mentioned_actions(text: str, pattern: re.Pattern[str]) -> list[int]:
+    """
+    :return: the actions that ``text`` names with ``pattern``, in order, leaving out negated ones
+    """
+    return [
+        ACTION_SYNONYMS[match.group()]
+        for match in pattern.finditer(text)
+        if not _is_negated(text, match.start())
+    ]
+
+
+def _leading_action(value: str) -> int | None:
+    """
+    :return: the action a list item or answer starts with (a number or a name), ``None`` if
+        it starts with neither or with an out-of-range number
+    """
+    text = _normalize(value)
+    number = _LEADING_NUMBER.match(text)
+    if number:
+        action = int(number.group(1))
+        return action if action in ACTION_NAMES else None
+    match = _ANY_ACTION_PHRASE.match(text)
+    return ACTION_SYNONYMS[match.group()] if match else None
+
+
+def _answer_value_action(value: object) -> int | None:
+    """
+    :return: the action of an explicit answer (after ``Action:`` or as a JSON value)
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value in ACTION_NAMES else None
+    if not isinstance(value, str):
+        return None
+    text = _normalize(value)
+    if _LEADING_NUMBER.match(text):
+        # An out-of-range number is a wrong answer, not a cue to look for a name further on.
+        return _leading_action(text)
+    # "Action: I will turn left, then go forward": any name counts, the first is the action now.
+    mentioned = _mentioned_actions(text, _ANY_ACTION_PHRASE)
+    return mentioned[0] if mentioned else None
+
+
+def _json_objects(text: str) -> list[tuple[int, dict[str, object]]]:
+    """
+    :return: every JSON object embedded in ``text``, with its start offset
+    """
+    decoder = json.JSONDecoder()
+    objects, position = [], text.find("{")
+    while position != -1:
+        try:
+            value, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            position = text.find("{", position + 1)
+            continue
+        if isinstance(value, dict):
+            objects.append((position, value))
+        position = text.find("{", end)
+    return objects
+
+
+def parse_action(reply: str) -> int | None:
+    """
+    Read the action an LLM reply chooses.
+
+    The last explicit answer decides: an ``Action: <number or name>`` (or ``Answer:``) line,
+    or a JSON object with an ``"action"`` key. Without one, a reply that is only an action
+    (``"2"``, ``"turn left"``) counts, and then the last action phrase of the text that is not
+    negated ("I can't go forward, so I turn left" gives left).
+
+    :param reply: the reply text
+    :return: the action, or ``None`` if the reply names no valid one (including an explicit
+        answer out of range, or not an action)
+    """
+    answers: list[tuple[int, object]] = [
+        (match.start(), match.group(1)) for match in _ANSWER_MARKER.finditer(reply)
+    ]
+    for position, json_object in _json_objects(reply):
+        for key, value in json_object.items():
+            if isinstance(key, str) and key.lower() == "action":
+                answers.append((position, value))
+    if answers:
+        return _answer_value_action(max(answers, key=lambda answer: answer[0])[1])
+
+    text = _normalize(reply)
+    if _LEADING_NUMBER.fullmatch(text) or text in ACTION_SYNONYMS:
+        return _answer_value_action(text)
+    mentioned = _mentioned_actions(text, _FREE_TEXT_ACTION_PHRASE)
+    return mentioned[-1] if mentioned else None
+
+
+def _parse_items(items: Sequence[str]) -> list[int] | None:
+    """
+    :return: the action of every non-empty item, ``None`` if any item is not an action or
+        there is none
+    """
+    actions = []
+    for item in items:
+        item = _LIST_ITEM_PREFIX.sub("", item)
+        if not _normalize(item):
+            continue
+        action = _leading_action(item)
+        if action is None:
+            return None
+        actions.append(action)
+    return actions or None
+
+
+def _parse_list_block(lines: Sequence[str]) -> list[int] | None:
+    """
+    :return: the actions of the first run of bulleted or numbered lines, ``None`` if none
+    """
+    items: list[str] = []
+    for line in lines:
+        if _LIST_ITEM_PREFIX.match(line):
+            items.append(line)
+        elif items and line.strip():
+            break
+    return _parse_items(items) if items else None
+
+
+def _parse_list_body(text: str) -> list[int] | None:
+    """
+    :return: the actions of the list that ``text`` starts with: bracketed, on the first line
+        separated by commas or arrows, or as bulleted / numbered lines
+    """
+    body = text.lstrip(" \t*`")
+    if body.startswith("["):
+        end = body.find("]")
+        return _parse_items(_LIST_SEPARATORS.split(body[1 : end if end != -1 else None]))
+    first_line, _, rest = body.partition("\n")
+    if first_line.strip():
+        return _parse_items(_LIST_SEPARATORS.split(first_line))
+    return _parse_list_block(rest.splitlines())
+
+
+def parse_action_list(reply: str) -> list[int] | None:
+    """
+    Read the action list of a plan-mode reply.
+
+    Reads the list after the last ``Actions:`` (or ``Plan:``, or a JSON ``"actions"`` key),
+    which may be a JSON or bracketed list (``[forward, "left", 2]``), comma- or arrow-separated
+    names on that line, or bulleted / numbered lines below it. Without such a marker, reads the
+    last bracketed list, else the first bulleted / numbered list, else a reply that is only a
+    comma-separated list.
+
+    :param reply: the reply text
+    :return: the actions in order, or ``None`` if there is no list or one of its items is not a
+        valid action
+    """
+    markers = list(_PLAN_MARKER.finditer(reply))
+    if markers:
+        return _parse_list_body(reply[markers[-1].end() :])
+    bracketed = re.findall(r"\[([^\[\]]*)\]", reply)
+    if bracketed:
+        return _parse_items(_LIST_SEPARATORS.split(bracketed[-1]))
+    block = _parse_list_block(reply.splitlines())
+    if block is not None:
+        return block
+    return _parse_items(_LIST_SEPARATORS.split(reply))

@@ -1,0 +1,162 @@
+"""The one place a PPO model is built or loaded: reference hyperparameters, the policy layout for
+MiniGrid observations, and the env made in the observation mode a policy expects."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_llmae.envs import ObsMode, make_vec_env, obs_mode_of
+from sb3_llmae.features import MinigridFeaturesExtractor
+
+InitMode = Literal["scratch", "actor", "full"]
+INIT_MODES: tuple[str, ...] = ("scratch", "actor", "full")
+
+# PPO hyperparameters of the reference LLM-init runs on DoorKey-8x8 (4 envs x 128 steps, 4 minibatches).
+REFERENCE_PPO_KWARGS: MappingProxyType[str, Any] = MappingProxyType(
+    {
+        "n_steps": 128,
+        "batch_size": 128,
+        "n_epochs": 4,
+        "learning_rate": 1e-4,
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "clip_range": 0.2,
+        "ent_coef": 0.01,
+        "vf_coef": 0.5,
+        "max_grad_norm": 0.5,
+    }
+)
+REFERENCE_N_ENVS = 4
+
+
+def is_grid_space(observation_space: spaces.Space) -> bool:
+    """
+    :param observation_space: an observation space
+    :return: whether it is MiniGrid's grid observation (``obs_mode="image"``), channels last or first
+    """
+    shape = observation_space.shape or ()
+    return isinstance(observation_space, spaces.Box) and len(shape) == 3 and 3 in (shape[0], shape[-1])
+
+
+def default_policy_kwargs(
+    observation_space: spaces.Space | None = None, init: InitMode = "scratch"
+) -> dict[str, Any]:
+    """
+    The policy layout every model of the plugin uses, so that models from scratch and LLM-initialised
+    ones differ only in their initial weights.
+
+    :param observation_space: the env's observation space; ``None`` assumes MiniGrid's grid
+        (``obs_mode="image"``), as rl-zoo3's ``hyperparams/`` do
+    :param init: ``"scratch"`` and ``"actor"`` give actor and critic a features extractor each (BC's
+        features then stay the actor's); ``"full"`` shares one, so the critic starts from BC's features
+    :return: ``policy_kwargs`` for ``"MlpPolicy"``: :class:`MinigridFeaturesExtractor` for grid
+        observations, SB3's default extractor otherwise
+    """
+    check_init(init)
+    policy_kwargs: dict[str, Any] = {"share_features_extractor": init == "full"}
+    if observation_space is None or is_grid_space(observation_space):
+        policy_kwargs["features_extractor_class"] = MinigridFeaturesExtractor
+    return policy_kwargs
+
+
+def check_init(init: str) -> InitMode:
+    """
+    :param init: an initialisation mode
+    :return: it, if it is one of ``INIT_MODES``
+    :raises ValueError: naming the valid modes otherwise
+    """
+    if init not in INIT_MODES:
+        raise ValueError(f"Unknown init {init!r}: choose one of {', '.join(INIT_MODES)}.")
+    return init  # type: ignore[return-value]
+
+
+def make_ppo(
+    env: str | VecEnv,
+    *,
+    init: InitMode = "scratch",
+    obs_mode: ObsMode = "image",
+    n_envs: int = REFERENCE_N_ENVS,
+    max_episode_steps: int | None = None,
+    seed: int | None = None,
+    **ppo_kwargs: Any,
+) -> PPO:
+    """
+    Build a PPO model for a MiniGrid env: the reference hyperparameters (``REFERENCE_PPO_KWARGS``)
+    and :func:`default_policy_kwargs`, each overridden by ``ppo_kwargs``.
+
+    :param env: an env id (made with :func:`~sb3_llmae.envs.make_vec_env`) or a VecEnv
+    :param init: the initialisation the model is built for (see :func:`default_policy_kwargs`);
+        the weights are SB3's fresh ones, :func:`~sb3_llmae.training.llm_init.llm_init_ppo` does the rest
+    :param obs_mode: observation layout when ``env`` is an id: ``"image"`` or ``"flat"``
+    :param n_envs: number of envs when ``env`` is an id
+    :param max_episode_steps: step limit of the envs made when ``env`` is an id; ``None`` keeps the env's own
+    :param seed: seed of the model and its envs
+    :param ppo_kwargs: passed to ``PPO`` (e.g. ``learning_rate``, ``tensorboard_log``, ``policy``);
+        ``policy_kwargs`` are merged over the defaults
+    :return: the model
+    """
+    check_init(init)
+    if isinstance(env, str):
+        env = make_vec_env(
+            env, n_envs=n_envs, obs_mode=obs_mode, seed=seed, max_episode_steps=max_episode_steps
+        )
+    policy_kwargs = {
+        **default_policy_kwargs(env.observation_space, init),
+        **(ppo_kwargs.pop("policy_kwargs", None) or {}),
+    }
+    policy = ppo_kwargs.pop("policy", "MlpPolicy")
+    return PPO(policy, env, policy_kwargs=policy_kwargs, seed=seed, **{**REFERENCE_PPO_KWARGS, **ppo_kwargs})
+
+
+def saved_obs_mode(path: str | os.PathLike[str], env_id: str) -> ObsMode:
+    """
+    The observation mode of a saved model, read from the observation space stored in its zip.
+
+    :param path: a model zip written by SB3's ``save()``
+    :param env_id: the env the model is to run on
+    :return: the mode whose observation space on ``env_id`` is the model's
+    :raises FileNotFoundError: if there is no such file
+    :raises ValueError: if the zip holds no observation space, or no mode of ``env_id`` gives it
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}: pass the .zip written by model.save() or `train`.")
+    data, _, _ = load_from_zip_file(path, device="cpu")
+    if data is None or "observation_space" not in data:
+        raise ValueError(f"{path} holds no observation space: is it a model saved by SB3?")
+    return obs_mode_of(env_id, data["observation_space"])
+
+
+def load_ppo(
+    path: str | os.PathLike[str],
+    env_id: str,
+    *,
+    n_envs: int = REFERENCE_N_ENVS,
+    max_episode_steps: int | None = None,
+    seed: int | None = None,
+    **load_kwargs: Any,
+) -> PPO:
+    """
+    Load a PPO model to continue training on ``env_id``, on envs made in the model's observation mode.
+
+    :param path: the model zip
+    :param env_id: the env id
+    :param n_envs: number of envs
+    :param max_episode_steps: step limit; ``None`` keeps the env's own
+    :param seed: seed of the model and its envs
+    :param load_kwargs: passed to ``PPO.load`` (e.g. ``tensorboard_log``)
+    :return: the model; its ``num_timesteps`` are those it already trained
+    """
+    obs_mode = saved_obs_mode(path, env_id)
+    env = make_vec_env(
+        env_id, n_envs=n_envs, obs_mode=obs_mode, seed=seed, max_episode_steps=max_episode_steps
+    )
+    return PPO.load(path, env=env, seed=seed, **load_kwargs)
