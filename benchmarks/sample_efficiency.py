@@ -26,13 +26,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch as th
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_llmae import Demonstrations, generate_demonstrations, make_vec_env
 from sb3_llmae.experts.planner import PlannerExpert
+from sb3_llmae.training import REFERENCE_PPO_KWARGS, llm_init_ppo, make_ppo
 from sb3_llmae.training.evaluation import evaluate_success
-from sb3_llmae.training.llm_init import REFERENCE_PPO_KWARGS, default_policy_kwargs, llm_init_ppo
 
 METHODS = ("llm_init", "scratch")
 SUCCESS_TARGET = 0.8
@@ -136,14 +135,16 @@ def run(method: str, seed: int, settings: Settings, demos: Demonstrations) -> Ru
     )
     if method == "llm_init":
         bc_summary = _BCSummary()
-        logging.getLogger("sb3_llmae.pretrain").addHandler(bc_summary)
-        logging.getLogger("sb3_llmae.pretrain").setLevel(logging.INFO)
+        logging.getLogger("sb3_llmae.training.bc").addHandler(bc_summary)
+        logging.getLogger("sb3_llmae.training.bc").setLevel(logging.INFO)
         model = llm_init_ppo(
             env,
             demos,
-            stop_at_success=settings.stop_at_success,
-            bc_learning_rate=settings.bc_learning_rate,
-            bc_epochs=settings.bc_epochs,
+            bc_kwargs={
+                "stop_at_success": settings.stop_at_success,
+                "learning_rate": settings.bc_learning_rate,
+                "epochs": settings.bc_epochs,
+            },
             critic_warmup_steps=settings.warmup_steps,
             max_episode_steps=settings.max_episode_steps,
             seed=seed,
@@ -151,8 +152,7 @@ def run(method: str, seed: int, settings: Settings, demos: Demonstrations) -> Ru
         )
         result.bc_summary = bc_summary.message
     else:
-        policy_kwargs = default_policy_kwargs(env.observation_space, share_features_extractor=False)
-        model = PPO("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, **settings.ppo_kwargs)
+        model = make_ppo(env, seed=seed, **settings.ppo_kwargs)
 
     def evaluate() -> float:
         return evaluate_success(

@@ -21,11 +21,16 @@ from pathlib import Path
 
 import datasets
 import torch as th
-from stable_baselines3 import PPO
 
-from sb3_llmae import Expert, LLMExpert, PlannerExpert, generate_demonstrations, llm_init_ppo, make_vec_env
-from sb3_llmae.training.evaluation import evaluate_success
-from sb3_llmae.training.llm_init import REFERENCE_PPO_KWARGS, default_policy_kwargs
+from sb3_llmae import (
+    Expert,
+    LLMExpert,
+    PlannerExpert,
+    evaluate_success,
+    generate_demonstrations,
+    llm_init_ppo,
+    make_ppo,
+)
 
 EVAL_SEEDS = tuple(range(10_000, 10_050))
 
@@ -78,11 +83,11 @@ def main() -> None:
     )
 
     model = llm_init_ppo(
-        args.env, demos, seed=args.seed, tensorboard_log=str(out / "tensorboard"), **REFERENCE_PPO_KWARGS
+        args.env, demos, seed=args.seed, tensorboard_log=str(out / "tensorboard"), tb_log_name="llm_init"
     )
     bc_success = evaluate_success(model, args.env, EVAL_SEEDS).success_rate
     warmup_steps = model.num_timesteps
-    model.learn(args.steps - model.num_timesteps, reset_num_timesteps=False, tb_log_name="llm_init")
+    model.learn(args.steps - model.num_timesteps, reset_num_timesteps=False)
     model.save(out / "llm_init_ppo.zip")
     llm_init_success = evaluate_success(model, args.env, EVAL_SEEDS).success_rate
     print(
@@ -90,15 +95,7 @@ def main() -> None:
         f"warm-up, {llm_init_success:.0%} after {model.num_timesteps} env steps -> {out / 'llm_init_ppo.zip'}"
     )
 
-    env = make_vec_env(args.env, n_envs=4, seed=args.seed)
-    scratch = PPO(
-        "MlpPolicy",
-        env,
-        policy_kwargs=default_policy_kwargs(env.observation_space),
-        seed=args.seed,
-        tensorboard_log=str(out / "tensorboard"),
-        **REFERENCE_PPO_KWARGS,
-    )
+    scratch = make_ppo(args.env, seed=args.seed, tensorboard_log=str(out / "tensorboard"))
     scratch.learn(args.steps, tb_log_name="scratch")
     scratch_success = evaluate_success(scratch, args.env, EVAL_SEEDS).success_rate
     print(f"[3/3] PPO from scratch: greedy success {scratch_success:.0%} after {scratch.num_timesteps} steps")

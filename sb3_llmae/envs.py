@@ -13,7 +13,7 @@ from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
 from minigrid.minigrid_env import MiniGridEnv
 from minigrid.wrappers import FlatObsWrapper
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 ObsMode = Literal["image", "flat"]
 OBS_MODES: tuple[str, ...] = ("image", "flat")
@@ -37,6 +37,7 @@ class MinigridImageWrapper(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
+        assert isinstance(env.observation_space, spaces.Dict), "MinigridImageWrapper wraps MiniGrid's dict"
         image_space = env.observation_space["image"]
         self.observation_space = spaces.Box(
             low=0, high=MAX_CELL_INDEX, shape=image_space.shape, dtype=np.uint8
@@ -151,7 +152,7 @@ def make_vec_env(
     obs_mode: ObsMode = "image",
     seed: int | None = None,
     max_episode_steps: int | None = None,
-    vec_env_cls: type[VecEnv] | None = None,
+    vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = None,
     monitor_dir: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
 ) -> VecEnv:
@@ -238,7 +239,7 @@ def register_envs() -> None:
             spec = gym.spec(env_id)
             gym.register(
                 id=registered_id,
-                entry_point=_make_registered,
+                entry_point=_make_registered,  # type: ignore[arg-type]
                 kwargs={"env_id": env_id, "obs_mode": obs_mode},
                 max_episode_steps=spec.max_episode_steps,
             )

@@ -76,7 +76,7 @@ class MinigridFeaturesExtractor(BaseFeaturesExtractor):
         indices = observations.round().long()
         if not self.channels_last:
             indices = indices.permute(0, 2, 3, 1)
-        indices = th.minimum(indices.clamp(min=0), self.maxima) + self.offsets
+        indices = th.minimum(indices.clamp(min=0), self.maxima) + self.offsets  # type: ignore[operator, arg-type]
         planes = th.zeros(*indices.shape[:3], sum(CHANNEL_SIZES), device=indices.device)
         planes.scatter_(-1, indices, 1.0)
         return planes.permute(0, 3, 1, 2)

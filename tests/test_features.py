@@ -1,12 +1,19 @@
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+import yaml
 from minigrid.wrappers import ImgObsWrapper
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
-from sb3_llmae import MinigridFeaturesExtractor, make_env, make_vec_env
+from sb3_llmae import MinigridFeaturesExtractor, make_env, make_ppo, make_vec_env
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# rl-zoo3's own keys, and those make_ppo already sets the same way
+ZOO_ONLY_KEYS = {"env_wrapper", "normalize", "n_envs", "n_timesteps", "policy", "policy_kwargs"}
 
 POLICY_KWARGS = dict(
     features_extractor_class=MinigridFeaturesExtractor, features_extractor_kwargs=dict(features_dim=32)
@@ -63,21 +70,12 @@ def test_ppo_with_minigrid_img_obs_wrapper_through_sb3_transpose():
 
 
 @pytest.mark.slow
-def test_ppo_solves_doorkey_5x5():
-    """About 2.5 minutes on 2 cores: 1.0 greedy success on 20 unseen seeds after 100k steps (seed 0)."""
-    env = make_vec_env("MiniGrid-DoorKey-5x5-v0", n_envs=16, seed=0)
-    policy_kwargs = dict(POLICY_KWARGS, features_extractor_kwargs=dict(features_dim=64))
-    model = PPO(
-        "MlpPolicy",
-        env,
-        policy_kwargs=policy_kwargs,
-        n_steps=128,
-        batch_size=256,
-        n_epochs=4,
-        ent_coef=0.01,
-        learning_rate=1e-3,
-        seed=0,
-    )
+def test_ppo_with_the_zoo_hyperparams_solves_doorkey_5x5():
+    """About 2.5 minutes on 2 cores: hyperparams/ppo.yml's PPO from scratch reaches 1.0 greedy success on
+    20 unseen seeds after 100k steps (seed 0)."""
+    zoo = yaml.safe_load((REPO_ROOT / "hyperparams" / "ppo.yml").read_text())["MiniGrid-DoorKey-5x5-v0"]
+    ppo_kwargs = {k: v for k, v in zoo.items() if k not in ZOO_ONLY_KEYS}
+    model = make_ppo("MiniGrid-DoorKey-5x5-v0", n_envs=zoo["n_envs"], seed=0, **ppo_kwargs)
     model.learn(100_000)
     eval_env = make_env("MiniGrid-DoorKey-5x5-v0")
     successes = 0

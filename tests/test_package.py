@@ -21,3 +21,18 @@ def test_missing_imitation_names_the_install_command():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "pip install --no-deps imitation==1.0.1" in result.stderr
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    import sb3_llmae
+
+    assert sb3_llmae.__version__ == version("sb3-llmae")
+
+
+def test_every_exported_name_exists():
+    import sb3_llmae
+
+    missing = [name for name in sb3_llmae.__all__ if not hasattr(sb3_llmae, name)]
+    assert not missing

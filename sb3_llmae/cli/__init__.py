@@ -53,4 +53,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotImplementedError, LLMEndpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-

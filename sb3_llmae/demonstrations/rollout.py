@@ -64,10 +64,8 @@ def rollout_episode(
             if stop is not None and stop.is_set():
                 raise GenerationInterrupted(f"episode with seed {seed} abandoned")
             action = int(episode.act())
-            if not 0 <= action < env.action_space.n:
-                raise ValueError(
-                    f"{type(expert).__name__} chose action {action}, not in 0..{env.action_space.n - 1}."
-                )
+            if not env.action_space.contains(action):
+                raise ValueError(f"{type(expert).__name__} chose action {action}, not in {env.action_space}.")
             observation, reward, terminated, truncated, _ = env.step(action)
             episode.observe(action, float(reward), terminated, truncated)
             observations.append(observation)

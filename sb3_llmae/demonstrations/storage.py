@@ -78,7 +78,7 @@ class EpisodeStore:
         with _atomic_file(self._episode_path(record.seed)) as file:
             np.savez_compressed(
                 file,
-                obs=trajectory.obs,
+                obs=np.asarray(trajectory.obs),
                 acts=trajectory.acts,
                 rews=trajectory.rews,
                 terminal=trajectory.terminal,

@@ -107,7 +107,7 @@ def score_on_demonstrations(policy: ActorCriticPolicy, transitions: Transitions)
     agreements = 0
     with th.no_grad():
         for start in range(0, len(transitions), SCORING_BATCH_SIZE):
-            obs, _ = policy.obs_to_tensor(transitions.obs[start : start + SCORING_BATCH_SIZE])
+            obs, _ = policy.obs_to_tensor(np.asarray(transitions.obs[start : start + SCORING_BATCH_SIZE]))
             acts = th.tensor(transitions.acts[start : start + SCORING_BATCH_SIZE], device=policy.device)
             distribution = policy.get_distribution(obs)
             total_neglogp -= float(distribution.log_prob(acts).sum())
@@ -234,7 +234,11 @@ def pretrain_bc(
         )
         history.append(checkpoint)
         _record(checkpoint, sb3_logger)
-        if stop_at_success is not None and checkpoint.success_rate >= stop_at_success:
+        if (
+            stop_at_success is not None
+            and checkpoint.success_rate is not None
+            and checkpoint.success_rate >= stop_at_success
+        ):
             stopped_early = epochs_done < epochs
             break
     policy.set_training_mode(False)

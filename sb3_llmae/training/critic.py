@@ -57,8 +57,9 @@ def reinitialise_critic(policy: ActorCriticPolicy) -> None:
     """
     for module, gain in critic_modules(policy).items():
         for layer in module.modules():
-            if hasattr(layer, "reset_parameters"):
-                layer.reset_parameters()
+            reset_parameters = getattr(layer, "reset_parameters", None)
+            if callable(reset_parameters):
+                reset_parameters()
         if policy.ortho_init:
             module.apply(partial(policy.init_weights, gain=gain))
 

@@ -99,7 +99,8 @@ def evaluate_success(
             still_running = []
             for i, action in zip(running, actions, strict=True):
                 observations[i], reward, terminated, truncated, _ = envs[i].step(int(action))
-                returns[i] += float(reward)
+                reward = float(reward)
+                returns[i] += reward
                 lengths[i] += 1
                 if terminated or truncated:
                     successes[i] = bool(terminated and reward > 0)

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from stable_baselines3 import PPO
-from stable_baselines3.common.type_aliases import MaybeCallback
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -34,7 +34,7 @@ def llm_init_ppo(
     n_envs: int = REFERENCE_N_ENVS,
     max_episode_steps: int | None = None,
     seed: int | None = None,
-    callback: MaybeCallback = None,
+    callback: BaseCallback | None = None,
     tb_log_name: str = "PPO",
     **ppo_kwargs: Any,
 ) -> PPO:

@@ -159,4 +159,4 @@ def load_ppo(
     env = make_vec_env(
         env_id, n_envs=n_envs, obs_mode=obs_mode, seed=seed, max_episode_steps=max_episode_steps
     )
-    return PPO.load(path, env=env, seed=seed, **load_kwargs)
+    return PPO.load(Path(path), env=env, seed=seed, **load_kwargs)

@@ -388,8 +388,8 @@ class ChatClient:
                 reason = f"no reply within the {self.settings.timeout:g} s timeout"
             except openai.APIConnectionError as error:
                 last_error, status_code, retryable, retry_after = error, None, True, None
-                cause = error.__cause__ if error.__cause__ is not None else error
-                reason = f"connection failed ({type(cause).__name__})"
+                underlying = error.__cause__ if error.__cause__ is not None else error
+                reason = f"connection failed ({type(underlying).__name__})"
             if not retryable or attempt == self.settings.max_retries:
                 # A status error carries the server's reply, which might echo the key: leave it unchained.
                 cause = None if isinstance(last_error, openai.APIStatusError) else last_error

@@ -64,7 +64,7 @@ class AgentState:
     def of(cls, env: MiniGridEnv) -> AgentState:
         front_cell = env.grid.get(*env.front_pos)
         return cls(
-            position=tuple(int(c) for c in env.agent_pos),
+            position=(int(env.agent_pos[0]), int(env.agent_pos[1])),
             direction=int(env.agent_dir),
             carrying=None if env.carrying is None else str(env.carrying.encode()),
             front=None if front_cell is None else str(front_cell.encode()),
