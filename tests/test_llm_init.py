@@ -188,3 +188,17 @@ def test_llm_init_ppo_keeps_and_improves_a_good_prior_on_doorkey():
     model.learn(10_000, reset_num_timesteps=False)
     assert model.num_timesteps == 1024 + 10_240
     assert evaluate_success(model, env_id, eval_seeds).success_rate >= 0.9
+
+
+def test_bc_warm_up_and_training_share_one_tensorboard_run(demos, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = init_ppo(demos, critic_warmup_steps=ROLLOUT, tensorboard_log=str(tmp_path), tb_log_name="llm")
+    model.learn(ROLLOUT, reset_num_timesteps=False)
+    runs = list(tmp_path.iterdir())
+    assert [run.name for run in runs] == ["llm_1"]
+    events = EventAccumulator(str(runs[0]))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"bc/loss", "bc/accuracy", "bc/success_rate", "train/value_loss"} <= scalars
+    assert max(event.step for event in events.Scalars("train/value_loss")) == 2 * ROLLOUT
