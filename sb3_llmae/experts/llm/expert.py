@@ -35,7 +35,7 @@ Fallback = Literal["random_turn", "forward", "raise"]
 FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
 # Spreads the sample indices of one episode's requests apart from the next episode's.
 SAMPLES_PER_EPISODE = 100_000
-OPERATIONAL_SETTINGS = frozenset({"base_url", "timeout", "max_retries", "cache"})
+OPERATIONAL_SETTINGS = frozenset({"base_url", "timeout", "max_retries", "cache", "rpm", "tpm"})
 
 
 def template_fingerprint(template: PromptTemplate) -> str:
