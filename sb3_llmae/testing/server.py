@@ -398,6 +398,9 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the body waits for the client's
+        # delayed ACK of the headers (40 ms on Linux), which would dwarf a test's latency.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             request = self._read_request()
