@@ -104,20 +104,22 @@ def timed_run(
     out_dir: Path,
 ) -> dict[str, float]:
     """
-    :return: episodes per second while episodes ran, wall seconds, server calls, cache hits, success rate
+    :return: episodes per second while episodes ran, wall seconds, this process's CPU milliseconds per
+        step, server calls, cache hits, success rate
     """
     client = ChatClient("oracle", base_url=base_url, cache=cache, settings=ChatSettings(max_tokens=64))
     expert = TimedExpert(LLMExpert(mode=args.mode, client=client))
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     demos = generate_demonstrations(
         args.env, expert, n_episodes, n_workers=n_workers, out_dir=out_dir, progress_bar=False
     )
-    wall_s = time.perf_counter() - start
+    wall_s, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
     client.close()
     return {
         "episodes": n_episodes,
         "throughput": n_episodes / (expert.last_end - expert.first_start),
         "wall_s": wall_s,
+        "cpu_ms_per_step": 1000 * cpu_s / (client.usage.calls + client.usage.cache_hits),
         "calls": client.usage.calls,
         "cache_hits": client.usage.cache_hits,
         "success": demos.stats["success_rate"],
@@ -199,14 +201,14 @@ def main() -> None:
     print(f"{args.env}, {args.mode} mode, {args.latency * 1000:.0f} ms per call, server in its own process")
     base = runs[min(args.workers)]["throughput"]
     print(
-        f"  {'run':<34} {'episodes':>8} {'episodes/s':>10} {'speed-up':>8} {'wall s':>7} {'calls':>6} {'hits':>6}"
+        f"  {'run':<34} {'episodes':>8} {'episodes/s':>10} {'speed-up':>8} {'wall s':>7} {'CPU ms/step':>11} {'calls':>6} {'hits':>6}"
     )
     rows = [(f"workers={w}, no cache", r) for w, r in runs.items()]
     rows += [(f"workers={top}, filling a cache", filling), (f"workers={top}, identical re-run", rerun)]
     for name, r in rows:
         print(
             f"  {name:<34} {r['episodes']:8.0f} {r['throughput']:10.2f} {r['throughput'] / base:7.1f}x "
-            f"{r['wall_s']:7.2f} {r['calls']:6.0f} {r['cache_hits']:6.0f}  success {r['success']:.0%}"
+            f"{r['wall_s']:7.2f} {r['cpu_ms_per_step']:11.1f} {r['calls']:6.0f} {r['cache_hits']:6.0f}  success {r['success']:.0%}"
         )
     print(f"identical re-run: {rerun['calls']:.0f} server calls in {rerun['wall_s']:.2f} s (target: 0 calls)")
     if transports is not None:
