@@ -84,6 +84,7 @@ class ReceivedRequest:
     :param headers: the headers, names in lower case
     :param body: the decoded JSON body (``{}`` when there was none, or it was a file upload)
     :param raw: the body's bytes as received
+    :param received_at: when it arrived (``time.monotonic()``)
     """
 
     method: str
@@ -91,6 +92,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     raw: bytes = b""
+    received_at: float = field(default_factory=time.monotonic)
 
 
 Responder = Callable[[dict[str, Any]], str | FakeReply]
