@@ -156,9 +156,9 @@ def compare_transports(base_url: str, n_in_flight: int, calls_each: int) -> dict
             for _ in range(calls_each):
                 await async_client.chat.completions.create(
                     model="oracle",
-                    messages=messages,
+                    messages=messages,  # type: ignore[arg-type]
                     temperature=0.0,
-                    max_tokens=64,  # type: ignore[arg-type]
+                    max_tokens=64,
                 )
 
         begin = time.perf_counter()
@@ -201,14 +201,16 @@ def main() -> None:
     print(f"{args.env}, {args.mode} mode, {args.latency * 1000:.0f} ms per call, server in its own process")
     base = runs[min(args.workers)]["throughput"]
     print(
-        f"  {'run':<34} {'episodes':>8} {'episodes/s':>10} {'speed-up':>8} {'wall s':>7} {'CPU ms/step':>11} {'calls':>6} {'hits':>6}"
+        f"  {'run':<34} {'episodes':>8} {'episodes/s':>10} {'speed-up':>8} {'wall s':>7} "
+        f"{'CPU ms/step':>11} {'calls':>6} {'hits':>6}"
     )
     rows = [(f"workers={w}, no cache", r) for w, r in runs.items()]
     rows += [(f"workers={top}, filling a cache", filling), (f"workers={top}, identical re-run", rerun)]
     for name, r in rows:
         print(
             f"  {name:<34} {r['episodes']:8.0f} {r['throughput']:10.2f} {r['throughput'] / base:7.1f}x "
-            f"{r['wall_s']:7.2f} {r['cpu_ms_per_step']:11.1f} {r['calls']:6.0f} {r['cache_hits']:6.0f}  success {r['success']:.0%}"
+            f"{r['wall_s']:7.2f} {r['cpu_ms_per_step']:11.1f} {r['calls']:6.0f} {r['cache_hits']:6.0f}  "
+            f"success {r['success']:.0%}"
         )
     print(f"identical re-run: {rerun['calls']:.0f} server calls in {rerun['wall_s']:.2f} s (target: 0 calls)")
     if transports is not None:

@@ -112,7 +112,15 @@ def test_exhausted_ratelimit_headers_pause_until_the_reset():
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("2.5", 2.5), ("soon", None), ("", None)],
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("1h2m3.5s", 3723.5),
+        ("2.5", 2.5),
+        ("soon", None),
+        ("", None),
+    ],
 )
 def test_parse_reset_duration(value, seconds):
     assert parse_reset_duration(value) == (pytest.approx(seconds) if seconds is not None else None)

@@ -229,6 +229,8 @@ def generate_demonstrations(
                 for r in ordered
             ],
             "generation_seconds": time.perf_counter() - start,
+            # The expert's own totals (an LLM's calls, cache hits, tokens, cost) at the end of the run.
+            "usage": expert.usage(),
             "versions": package_versions(),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },

@@ -167,7 +167,8 @@ class FakeBatchAPI:
         answered = (
             batch.requests if batch.outcome == "completed" else batch.requests[: len(batch.requests) // 2]
         )
-        output, errors = [], []
+        output: list[str] = []
+        errors: list[str] = []
         for index, line in enumerate(answered):
             chat_request = ReceivedRequest(
                 method="POST", path=line.get("url", ""), headers={}, body=line.get("body", {})

@@ -4,6 +4,7 @@ picks a submitted batch up instead of paying for it twice."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from openai.types import Batch
 from tqdm.auto import tqdm
@@ -24,7 +25,7 @@ from sb3_llmae.experts.llm.expert import LLMExpert
 logger = logging.getLogger(__name__)
 
 BATCH_STATE_FILE = "batch.json"
-BATCH_ENDPOINT = "/v1/chat/completions"
+BATCH_ENDPOINT: Final = "/v1/chat/completions"
 # OpenAI's limit on the requests of one batch.
 MAX_REQUESTS_PER_BATCH = 50_000
 FINAL_STATUSES = frozenset({"completed", "expired", "failed", "cancelled"})
@@ -113,7 +114,8 @@ def check_batchable(expert: LLMExpert) -> None:
         )
     if expert.client.cache is None:
         raise ValueError(
-            "Batch mode needs a response cache (drop --no-cache): batch replies reach the episodes through it."
+            "Batch mode needs a response cache (drop --no-cache): batch replies reach the episodes "
+            "through it."
         )
 
 
@@ -159,10 +161,8 @@ def fill_cache_by_batches(
         if not state["pending"]:
             probe_client.missing.clear()
             for seed in seeds:
-                try:
+                with contextlib.suppress(_ReplyPending):
                     play(probe, seed)
-                except _ReplyPending:
-                    pass
             if not probe_client.missing:
                 return BatchReport(tuple(state["done"]), state["requests"], state["answered"])
             if rounds == settings.max_rounds:

@@ -313,7 +313,7 @@ class ChatClient:
 
     @property
     def openai_client(self) -> openai.OpenAI:
-        """The underlying ``openai`` client (its own retries off), for endpoints besides chat, e.g. batches."""
+        """The underlying ``openai`` client (its own retries off), for other endpoints, e.g. batches."""
         return self._openai
 
     @property
@@ -490,7 +490,7 @@ class ChatClient:
         body.update(request.get("extra_body", {}))
         used_tokens: int | None = None
         try:
-            # `post`, the client's documented way to reach any endpoint, rather than `chat.completions.create`:
+            # `post`, the client's documented way to reach any endpoint, not `chat.completions.create`:
             # create() walks every message through a type-directed transform that costs more CPU than the
             # rest of the call and caps the requests a process keeps in flight (benchmarks/llm_generation.py).
             reply: Any = self._openai.post(

@@ -27,7 +27,7 @@ def parse_reset_duration(value: str) -> float | None:
     """
     Seconds until a provider's limit resets, from an ``x-ratelimit-reset-*`` header.
 
-    :param value: OpenAI's Go-style duration (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"1h2m3.5s"``) or plain seconds
+    :param value: a Go-style duration as OpenAI sends (``"1s"``, ``"6m0s"``, ``"20ms"``), or seconds
     :return: the seconds (never negative), or ``None`` when the value is not a duration
     """
     value = value.strip()
