@@ -157,22 +157,27 @@ def test_32_workers_stay_under_the_servers_limit(monkeypatch):
     assert arrivals[-1] - arrivals[0] >= 0.9 * ideal_s
 
 
-def test_server_rate_limit_refuses_bursts_and_sends_headers(monkeypatch):
+def test_server_limits_in_headers_pace_a_client_without_its_own(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     with FakeOpenAIServer(rate_limit_rpm=60, rate_limit_burst=2) as server:
-        client = ChatClient("m", base_url=server.base_url, settings=ChatSettings(max_retries=3))
-        start = time.monotonic()
-        for content in "abc":
-            client.complete([{"role": "user", "content": content}])
-        # The bucket held two: the third was refused, and retried after the server's retry-after-ms.
-        assert server.rate_limited_count == 1 and client.usage.retries == 1
-        assert client.rate_limiter.rate_limited == 1
-        assert time.monotonic() - start >= 0.5
+        # A burst beyond the server's bucket is refused, with the headers that say why and how long to wait.
         request = urllib.request.Request(
             f"{server.base_url}/chat/completions", data=b'{"messages": []}', method="POST"
         )
+        urllib.request.urlopen(request, timeout=5).close()
+        urllib.request.urlopen(request, timeout=5).close()
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code == 429
+        assert refused.value.headers["x-ratelimit-limit-requests"] == "60"
         assert refused.value.headers["x-ratelimit-remaining-requests"] == "0"
         assert float(refused.value.headers["retry-after-ms"]) > 0
+        # A client with no rpm of its own learns the limit from the first reply and paces itself by it.
+        time.sleep(2.1)  # the bucket refills
+        client = ChatClient("m", base_url=server.base_url, settings=ChatSettings(max_retries=3))
+        start = time.monotonic()
+        for content in "abcd":
+            client.complete([{"role": "user", "content": content}])
+        assert server.rate_limited_count == 1  # the urllib burst's, none of the client's
+        # 60 rpm: the second goes at once (the limit was unknown when the first went), then one a second.
+        assert time.monotonic() - start >= 1.95

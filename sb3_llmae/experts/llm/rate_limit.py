@@ -61,9 +61,11 @@ class RateLimiter:
     Tokens are reserved from an estimate before a request and corrected by its reported usage after.
 
     Whatever the limits, the provider's word slows everyone down: a 429 pauses all requests for its
-    ``retry-after`` (or ``DEFAULT_PAUSE_S``) and, when limits are set, lowers the rate to
+    ``retry-after`` (or ``DEFAULT_PAUSE_S``) and, when limits are known, lowers the rate to
     ``SLOWDOWN_FACTOR`` of what it was (recovering a little with each success); ``x-ratelimit-remaining-*``
-    headers that leave no room for the requests in flight pause all requests until the matching reset.
+    headers that leave no room for the requests in flight pause all requests until the matching reset; and
+    the provider's own limits (``x-ratelimit-limit-requests`` / ``-tokens``, per minute as OpenAI sends
+    them) cap ``rpm`` / ``tpm``, or stand in for them when they are not set.
 
     :param rpm: most requests per minute; ``None`` for no limit of its own
     :param tpm: most tokens (prompt + completion) per minute; ``None`` for no limit of its own
@@ -85,6 +87,9 @@ class RateLimiter:
                 raise ValueError(f"{name} must be positive or None (no limit), got {limit}")
         self.rpm = rpm
         self.tpm = tpm
+        # The provider's limits, as its headers tell them.
+        self._provider_rpm: float | None = None
+        self._provider_tpm: float | None = None
         self.max_pause_s = max_pause_s
         self._clock = clock
         self._sleep = sleep
@@ -119,10 +124,11 @@ class RateLimiter:
             paused_until = -math.inf if thread in self._pause_exempt else self._paused_until
             self._pause_exempt.discard(thread)
             start = max(now, self._next_request_at, self._next_tokens_at, paused_until)
-            if self.rpm is not None:
-                self._next_request_at = start + 60.0 / (self.rpm * self._speed)
-            if self.tpm is not None:
-                self._next_tokens_at = start + tokens * 60.0 / (self.tpm * self._speed)
+            rpm, tpm = self._limits()
+            if rpm is not None:
+                self._next_request_at = start + 60.0 / (rpm * self._speed)
+            if tpm is not None:
+                self._next_tokens_at = start + tokens * 60.0 / (tpm * self._speed)
             self._in_flight += 1
         wait_s = start - now
         if wait_s > 0:
@@ -138,8 +144,9 @@ class RateLimiter:
         """
         with self._lock:
             self._in_flight -= 1
-            if self.tpm is not None and used_tokens is not None:
-                self._next_tokens_at += (used_tokens - reservation.tokens) * 60.0 / (self.tpm * self._speed)
+            tpm = self._limits()[1]
+            if tpm is not None and used_tokens is not None:
+                self._next_tokens_at += (used_tokens - reservation.tokens) * 60.0 / (tpm * self._speed)
 
     def observe(
         self, headers: Mapping[str, str], rate_limited: bool = False, retry_after: float | None = None
@@ -160,7 +167,7 @@ class RateLimiter:
                 pause = min(retry_after if retry_after is not None else DEFAULT_PAUSE_S, self.max_pause_s)
                 self._paused_until = max(self._paused_until, now + pause)
                 self._pause_exempt.add(threading.get_ident())
-                if self.rpm is not None or self.tpm is not None:
+                if self._limits() != (None, None):
                     self._speed = max(self._speed * SLOWDOWN_FACTOR, MIN_SPEED)
                 logger.info(
                     "Rate limited: pausing all requests %.2f s, speed now %.0f%%", pause, 100 * self._speed
@@ -168,6 +175,12 @@ class RateLimiter:
             else:
                 self._speed = min(self._speed + RECOVERY_STEP, 1.0)
             for kind in ("requests", "tokens"):
+                limit = _number(lowered.get(f"x-ratelimit-limit-{kind}"))
+                if limit is not None and limit > 0:
+                    if kind == "requests":
+                        self._provider_rpm = limit
+                    else:
+                        self._provider_tpm = limit
                 remaining = _number(lowered.get(f"x-ratelimit-remaining-{kind}"))
                 reset = lowered.get(f"x-ratelimit-reset-{kind}")
                 reset_s = parse_reset_duration(reset) if reset is not None else None
@@ -178,12 +191,22 @@ class RateLimiter:
                 if remaining < needed:
                     self._paused_until = max(self._paused_until, now + min(reset_s, self.max_pause_s))
 
+    def _limits(self) -> tuple[float | None, float | None]:
+        """:return: the requests and tokens per minute in force: the lower of ours and the provider's"""
+        return _lower(self.rpm, self._provider_rpm), _lower(self.tpm, self._provider_tpm)
+
     def describe(self) -> dict[str, float | None]:
         """:return: the limits, for run metadata"""
         return {"rpm": self.rpm, "tpm": self.tpm}
 
     def __repr__(self) -> str:
         return f"RateLimiter(rpm={self.rpm}, tpm={self.tpm})"
+
+
+def _lower(first: float | None, second: float | None) -> float | None:
+    if first is None:
+        return second
+    return first if second is None else min(first, second)
 
 
 def _number(value: str | None) -> float | None:
