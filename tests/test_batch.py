@@ -110,7 +110,9 @@ def test_a_failed_batch_is_a_clear_error_and_a_rerun_submits_again(fake_openai_s
 
 def test_cli_batch_run(fake_openai_server, tmp_path, capsys):
     FakeBatchAPI(fake_openai_server)
-    oracle_expert = LLMExpert(client=ChatClient("fake-model", base_url=fake_openai_server.base_url), mode="plan")
+    oracle_expert = LLMExpert(
+        client=ChatClient("fake-model", base_url=fake_openai_server.base_url), mode="plan"
+    )
     fake_openai_server.responder = OracleResponder(ENV_ID, SEEDS, oracle_expert)
     out = tmp_path / "demos"
     args = ["generate", "--env", ENV_ID, "--expert", "llm", "--model", "fake-model",

@@ -76,7 +76,9 @@ def test_dry_run_then_the_same_run_reports_actual_figures(tmp_path, capsys, fake
     usage = json.loads((out / "metadata.json").read_text())["usage"]
     assert usage["calls"] == 3 and usage["cache_hits"] == 0
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
-    assert usage["cost_usd"] == pytest.approx((usage["prompt_tokens"] * 2.5 + usage["completion_tokens"] * 10) / 1e6)
+    assert usage["cost_usd"] == pytest.approx(
+        (usage["prompt_tokens"] * 2.5 + usage["completion_tokens"] * 10) / 1e6
+    )
 
 
 def test_dry_run_needs_no_endpoint(tmp_path, capsys, monkeypatch):
