@@ -15,7 +15,7 @@ from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.experts import Expert, LLMExpert, PlannerExpert
 from sb3_llmae.experts.llm import ChatSettings
 from sb3_llmae.experts.llm.batch import BatchSettings, check_batchable, fill_cache_by_batches
-from sb3_llmae.experts.llm.cost import TokenPrices, estimate_generation_cost
+from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, TokenPrices, estimate_generation_cost
 from sb3_llmae.experts.llm.expert import LLM_MODES
 
 EXPERT_CHOICES = ("planner", "llm")
@@ -215,7 +215,12 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     cost.add_argument(
         "--steps-estimate", type=int, help="steps per episode in step mode (default: step limit)"
     )
-    cost.add_argument("--plans-estimate", type=int, default=1, help="plan requests per episode in plan mode")
+    cost.add_argument(
+        "--plans-estimate",
+        type=int,
+        default=DEFAULT_PLANS_PER_EPISODE,
+        help="plan requests per episode in plan mode",
+    )
     cost.add_argument(
         "--completion-tokens-estimate", type=int, help="completion tokens per call (default: --max-tokens)"
     )

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # the expert module imports TokenPrices from here
 # few steps a step prompt only changes with the view (its history is capped).
 SAMPLED_EPISODES = 10
 SAMPLED_STEPS = 64
+# Plan mode: one plan per episode when the model's plans work; re-plans add to it.
+DEFAULT_PLANS_PER_EPISODE = 1
 # The measuring walk turns and moves like an agent exploring (no pick-ups, no toggles).
 _WALK_ACTIONS = (Actions.left, Actions.right, Actions.forward, Actions.forward)
 
@@ -85,7 +87,7 @@ def estimate_generation_cost(
     seed: int = 0,
     max_episode_steps: int | None = None,
     steps_per_episode: int | None = None,
-    plans_per_episode: int = 1,
+    plans_per_episode: int = DEFAULT_PLANS_PER_EPISODE,
     completion_tokens_per_call: int | None = None,
     prices: TokenPrices | None = None,
     env_kwargs: dict[str, Any] | None = None,
