@@ -170,9 +170,14 @@ def fill_cache_by_batches(
                     f"{len(probe_client.missing)} requests are still unanswered after {rounds} batch rounds "
                     f"(batches {', '.join(state['done'])}): see their error files, or run without --batch."
                 )
-            state["pending"] = _submit(expert.client, probe_client.missing, settings)
             state["requests"] += len(probe_client.missing)
-            _save_state(state_path, state)
+
+            def remember(batch_id: str) -> None:
+                # Written as soon as the batch exists, so that no restart pays for it twice.
+                state["pending"].append(batch_id)
+                _save_state(state_path, state)
+
+            _submit(expert.client, probe_client.missing, settings, remember)
         rounds += 1
         for batch_id in list(state["pending"]):
             batch = _wait(expert.client, batch_id, settings, progress_bar, sleep)
@@ -209,20 +214,24 @@ def _save_state(path: Path, state: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
-def _submit(client: ChatClient, requests: Mapping[str, dict[str, Any]], settings: BatchSettings) -> list[str]:
+def _submit(
+    client: ChatClient,
+    requests: Mapping[str, dict[str, Any]],
+    settings: BatchSettings,
+    on_created: Callable[[str], None],
+) -> None:
     """
     Upload the requests and create batches of them.
 
     :param client: the client whose endpoint and key to use
     :param requests: request bodies by cache key (the key is each request's ``custom_id``)
     :param settings: the batch settings
-    :return: the ids of the created batches
+    :param on_created: called with each batch's id as soon as it is created
     """
     lines = [
         json.dumps({"custom_id": key, "method": "POST", "url": BATCH_ENDPOINT, "body": body})
         for key, body in requests.items()
     ]
-    batch_ids = []
     for start in range(0, len(lines), MAX_REQUESTS_PER_BATCH):
         chunk = lines[start : start + MAX_REQUESTS_PER_BATCH]
         upload = client.openai_client.files.create(
@@ -235,8 +244,7 @@ def _submit(client: ChatClient, requests: Mapping[str, dict[str, Any]], settings
             metadata={"created_by": "sb3-llmae"},
         )
         logger.info("Submitted batch %s with %d requests.", batch.id, len(chunk))
-        batch_ids.append(batch.id)
-    return batch_ids
+        on_created(batch.id)
 
 
 def _wait(
