@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sb3_llmae.demonstrations import generate_demonstrations
+from sb3_llmae.demonstrations.rollout import rollout_episode
 from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.experts import Expert, LLMExpert, PlannerExpert
 from sb3_llmae.experts.llm import ChatSettings
+from sb3_llmae.experts.llm.batch import BatchSettings, check_batchable, fill_cache_by_batches
+from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, TokenPrices, estimate_generation_cost
 from sb3_llmae.experts.llm.expert import LLM_MODES
 
 EXPERT_CHOICES = ("planner", "llm")
 CHAT_DEFAULTS = ChatSettings()
+BATCH_DEFAULTS = BatchSettings()
+# --dry-run needs no endpoint: its expert only builds prompts, and this address is never contacted.
+DRY_RUN_BASE_URL = "http://127.0.0.1:9/v1"
 
 
 def default_cache_path() -> Path:
@@ -29,6 +37,9 @@ def make_expert(args: argparse.Namespace) -> Expert:
     :return: the expert they name
     """
     if args.expert == "planner":
+        for flag, value in (("--batch", args.batch), ("--dry-run", args.dry_run)):
+            if value:
+                raise ValueError(f"{flag} is for --expert llm: the planner calls no model.")
         return PlannerExpert()
     if not args.model:
         raise ValueError(
@@ -39,15 +50,102 @@ def make_expert(args: argparse.Namespace) -> Expert:
         max_tokens=args.max_tokens,
         timeout=args.timeout,
         max_retries=args.max_retries,
+        rpm=args.rpm,
+        tpm=args.tpm,
     )
-    cache = None if args.no_cache else Path(args.cache or default_cache_path())
-    return LLMExpert(args.model, mode=args.mode, base_url=args.base_url, settings=settings, cache=cache)
+    cache = None if args.no_cache or args.dry_run else Path(args.cache or default_cache_path())
+    base_url = args.base_url
+    if args.dry_run and not (
+        base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
+    ):
+        base_url = DRY_RUN_BASE_URL
+    expert = LLMExpert(
+        args.model, mode=args.mode, base_url=base_url, settings=settings, cache=cache, prices=prices_of(args)
+    )
+    if args.batch:
+        check_batchable(expert)
+    return expert
+
+
+def prices_of(args: argparse.Namespace) -> TokenPrices | None:
+    """
+    :param args: parsed ``generate`` arguments
+    :return: the token prices they give, or ``None`` when they give none
+    """
+    if args.price_in is None and args.price_out is None:
+        return None
+    if args.price_in is None or args.price_out is None:
+        raise ValueError("Give both --price-in and --price-out (USD per million prompt / completion tokens).")
+    return TokenPrices(prompt=args.price_in, completion=args.price_out)
+
+
+def usage_line(usage: dict[str, Any]) -> str:
+    """
+    :param usage: an LLM expert's usage (``LLMExpert.usage()``)
+    :return: calls, cache hits, retries, tokens and cost in one line
+    """
+    cost = usage.get("cost_usd")
+    return (
+        f"calls: {usage['calls']}  cache hits: {usage['cache_hits']}  retries: {usage['retries']}  "
+        f"tokens: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion  "
+        f"cost: {'$' + format(cost, '.4f') if cost is not None else 'n/a (give --price-in/--price-out)'}"
+    )
+
+
+def cmd_dry_run(args: argparse.Namespace, expert: LLMExpert) -> int:
+    """Print the expected calls, tokens and cost of the run, without playing it."""
+    estimate = estimate_generation_cost(
+        args.env,
+        expert,
+        args.episodes,
+        seed=args.seed,
+        max_episode_steps=args.max_episode_steps,
+        steps_per_episode=args.steps_estimate,
+        plans_per_episode=args.plans_estimate,
+        completion_tokens_per_call=args.completion_tokens_estimate,
+        prices=expert.prices,
+    )
+    cost = f"${estimate.cost:.4f}" if estimate.cost is not None else "n/a (give --price-in/--price-out)"
+    print(
+        "\n".join(
+            [
+                f"dry run: {args.env}, {estimate.episodes} episodes, {args.mode} mode, model {args.model!r} "
+                "(no episode played, no call made)",
+                f"expected calls: {estimate.calls} ({estimate.calls_per_episode:g} per episode, "
+                "no cache hits)",
+                f"expected tokens: {estimate.prompt_tokens} prompt "
+                f"({estimate.prompt_tokens_per_call:.0f} per call) + {estimate.completion_tokens} completion "
+                f"({estimate.completion_tokens_per_call} per call)",
+                f"expected cost: {cost}",
+                f"basis: {estimate.basis}",
+            ]
+        )
+    )
+    return 0
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate demonstrations with an expert and print a summary."""
     expert = make_expert(args)
+    if args.dry_run:
+        assert isinstance(expert, LLMExpert)
+        return cmd_dry_run(args, expert)
     start = time.perf_counter()
+    if args.batch:
+        assert isinstance(expert, LLMExpert)
+        fill_cache_by_batches(
+            expert,
+            partial(
+                rollout_episode,
+                args.env,
+                obs_mode=args.obs_mode,
+                max_episode_steps=args.max_episode_steps,
+            ),
+            range(args.seed, args.seed + args.episodes),
+            args.out,
+            BatchSettings(poll_interval_s=args.batch_poll_interval),
+            progress_bar=not args.no_progress,
+        )
     demos = generate_demonstrations(
         args.env,
         expert,
@@ -67,11 +165,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"transitions: {stats['transitions']}  mean length: {stats['mean_length']:.1f}",
     ]
     if isinstance(expert, LLMExpert):
-        usage = expert.client.usage
-        lines.append(
-            f"calls: {usage.calls}  cache hits: {usage.cache_hits}  retries: {usage.retries}  "
-            f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
-        )
+        lines.append(usage_line(expert.usage()))
     lines += [f"wall time: {time.perf_counter() - start:.1f} s", f"demonstrations written to {args.out}"]
     print("\n".join(lines))
     return 0
@@ -104,4 +198,43 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     llm.add_argument("--cache", help=f"SQLite response cache (default: {default_cache_path()})")
     llm.add_argument("--no-cache", action="store_true", help="always ask the endpoint")
+    llm.add_argument(
+        "--rpm", type=float, default=CHAT_DEFAULTS.rpm, help="most requests per minute, over all workers"
+    )
+    llm.add_argument(
+        "--tpm", type=float, default=CHAT_DEFAULTS.tpm, help="most tokens per minute, over all workers"
+    )
+    llm.add_argument("--price-in", type=float, help="USD per million prompt tokens (for the cost figures)")
+    llm.add_argument("--price-out", type=float, help="USD per million completion tokens")
+    cost = parser.add_argument_group("cost estimate (--dry-run)")
+    cost.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print expected calls, tokens and cost; play nothing, call nothing",
+    )
+    cost.add_argument(
+        "--steps-estimate", type=int, help="steps per episode in step mode (default: step limit)"
+    )
+    cost.add_argument(
+        "--plans-estimate",
+        type=int,
+        default=DEFAULT_PLANS_PER_EPISODE,
+        help="plan requests per episode in plan mode",
+    )
+    cost.add_argument(
+        "--completion-tokens-estimate", type=int, help="completion tokens per call (default: --max-tokens)"
+    )
+    batch = parser.add_argument_group("OpenAI Batch API (--mode plan)")
+    batch.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the plan requests as batches (half price, results within the batch window); "
+        "re-running into the same --out picks a submitted batch up",
+    )
+    batch.add_argument(
+        "--batch-poll-interval",
+        type=float,
+        default=BATCH_DEFAULTS.poll_interval_s,
+        help="seconds between polls",
+    )
     parser.set_defaults(func=cmd_generate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -9,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -96,11 +98,14 @@ def _play_episodes(
             yield play(seed)
         return
     executor = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="sb3-llmae-episode")
-    pending: set[Future[EpisodeRecord]] = {executor.submit(play, seed) for seed in seeds}
+    # Submitted as workers free up, so that a run of any length holds n_workers episodes at most.
+    todo = iter(seeds)
+    pending: set[Future[EpisodeRecord]] = {executor.submit(play, seed) for seed in islice(todo, n_workers)}
     try:
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
+                pending.update(executor.submit(play, seed) for seed in islice(todo, 1))
                 yield future.result()
     finally:
         stop.set()
@@ -169,7 +174,9 @@ def generate_demonstrations(
         record = rollout_episode(env_id, expert, episode_seed, obs_mode, max_episode_steps, stop, env_kwargs)
         if store is not None:
             store.save(record)
-        return record
+        # The transcript is on disk (or not wanted): dropping it keeps long runs' memory flat.
+        summary = {k: v for k, v in record.expert_summary.items() if k != "transcript"}
+        return dataclasses.replace(record, expert_summary=summary)
 
     start = time.perf_counter()
     todo = [s for s in seeds if s not in records]
@@ -222,6 +229,8 @@ def generate_demonstrations(
                 for r in ordered
             ],
             "generation_seconds": time.perf_counter() - start,
+            # The expert's own totals (an LLM's calls, cache hits, tokens, cost) at the end of the run.
+            "usage": expert.usage(),
             "versions": package_versions(),
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },

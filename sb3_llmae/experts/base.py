@@ -76,6 +76,13 @@ class Expert(ABC):
         """
         return self.describe()
 
+    def usage(self) -> dict[str, Any]:
+        """
+        :return: JSON-serialisable totals of what the expert has used so far (calls, tokens, cost),
+            recorded in the demonstrations' metadata; none by default
+        """
+        return {}
+
     def progress_info(self) -> dict[str, Any]:
         """
         :return: short live figures for a progress bar (e.g. tokens used so far); none by default

@@ -82,16 +82,21 @@ class ReceivedRequest:
     :param method: the HTTP method
     :param path: the request path, e.g. ``/v1/chat/completions``
     :param headers: the headers, names in lower case
-    :param body: the decoded JSON body (``{}`` when there was none)
+    :param body: the decoded JSON body (``{}`` when there was none, or it was a file upload)
+    :param raw: the body's bytes as received
+    :param received_at: when it arrived (``time.monotonic()``)
     """
 
     method: str
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
+    received_at: float = field(default_factory=time.monotonic)
 
 
 Responder = Callable[[dict[str, Any]], str | FakeReply]
+Route = Callable[[ReceivedRequest], tuple[int, dict[str, str], Any]]
 
 
 def echo_responder(request: dict[str, Any]) -> str:
@@ -119,14 +124,33 @@ class FakeOpenAIServer:
     :param responder: answers a request body with the assistant's text or a ``FakeReply``
     :param latency_s: how long every reply waits, to stand in for a model's thinking time
     :param model: the model name listed by ``GET /v1/models``
+    :param rate_limit_rpm: answer chat requests beyond this many per minute with 429 (a token bucket
+        refilled continuously, holding ``rate_limit_burst`` requests), and send ``x-ratelimit-*``
+        headers with every chat reply; ``None`` for no limit
+    :param rate_limit_burst: how many requests the bucket holds; by default one second's worth (at least 2)
     """
 
     def __init__(
-        self, responder: Responder = echo_responder, latency_s: float = 0.0, model: str = "fake-model"
+        self,
+        responder: Responder = echo_responder,
+        latency_s: float = 0.0,
+        model: str = "fake-model",
+        rate_limit_rpm: float | None = None,
+        rate_limit_burst: float | None = None,
     ) -> None:
         self.responder = responder
         self.latency_s = latency_s
         self.model = model
+        self.rate_limit_rpm = rate_limit_rpm
+        self.rate_limit_burst = (
+            rate_limit_burst if rate_limit_burst is not None else max(2.0, (rate_limit_rpm or 0.0) / 60.0)
+        )
+        self._bucket = self.rate_limit_burst
+        self._bucket_time = time.monotonic()
+        self._rate_limited = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
+        self._routes: list[tuple[str, str, Route]] = []
         self._lock = threading.Lock()
         self._script: deque[str | FakeReply] = deque()
         self._requests: list[ReceivedRequest] = []
@@ -203,6 +227,64 @@ class FakeOpenAIServer:
         with self._lock:
             return len(self._requests)
 
+    @property
+    def rate_limited_count(self) -> int:
+        """How many chat requests were refused with 429 for exceeding ``rate_limit_rpm``."""
+        with self._lock:
+            return self._rate_limited
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most chat requests that were being answered at once."""
+        with self._lock:
+            return self._peak_in_flight
+
+    def add_route(self, method: str, path_prefix: str, route: Route) -> None:
+        """
+        Answer further endpoints (e.g. the Batch API's, see ``sb3_llmae.testing.batch``).
+
+        :param method: ``"GET"`` or ``"POST"``
+        :param path_prefix: requests whose path starts with it go to ``route``, e.g. ``"/v1/files"``
+        :param route: answers a request with status, extra headers and the body (JSON-serialisable, or bytes)
+        """
+        with self._lock:
+            self._routes.append((method, path_prefix, route))
+
+    def _route_for(self, method: str, path: str) -> Route | None:
+        with self._lock:
+            for route_method, prefix, route in self._routes:
+                if route_method == method and path.startswith(prefix):
+                    return route
+        return None
+
+    def _take_rate_limit_slot(self) -> tuple[bool, dict[str, str]]:
+        """
+        Take one request from the rate limit's bucket, if it holds one.
+
+        :return: whether the request may proceed, and the ``x-ratelimit-*`` headers to send
+        """
+        if self.rate_limit_rpm is None:
+            return True, {}
+        rate_per_s = self.rate_limit_rpm / 60.0
+        with self._lock:
+            now = time.monotonic()
+            self._bucket = min(self.rate_limit_burst, self._bucket + (now - self._bucket_time) * rate_per_s)
+            self._bucket_time = now
+            allowed = self._bucket >= 1.0
+            if allowed:
+                self._bucket -= 1.0
+            else:
+                self._rate_limited += 1
+            wait_s = max(1.0 - self._bucket, 0.0) / rate_per_s
+            headers = {
+                "x-ratelimit-limit-requests": str(int(self.rate_limit_rpm)),
+                "x-ratelimit-remaining-requests": str(int(self._bucket)),
+                "x-ratelimit-reset-requests": f"{wait_s:.3f}s",
+            }
+        if not allowed:
+            headers["retry-after-ms"] = str(max(1, round(wait_s * 1000)))
+        return allowed, headers
+
     def reset(self) -> None:
         """Forget the received requests and the replies still scripted."""
         with self._lock:
@@ -234,6 +316,26 @@ class FakeOpenAIServer:
         :return: status, extra headers and JSON body
         """
         self._log_request(request)
+        allowed, limit_headers = self._take_rate_limit_slot()
+        if not allowed:
+            return 429, limit_headers, _error_body("Rate limit reached for requests", "rate_limit_error")
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            status, headers, body = self._reply(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+        return status, {**limit_headers, **headers}, body
+
+    def _reply(self, request: ReceivedRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """
+        The scripted or responder's reply to a chat completion request.
+
+        :param request: the received request
+        :return: status, extra headers and JSON body
+        """
         scripted = self._take_scripted_reply()
         reply = scripted if scripted is not None else self.responder(request.body)
         if isinstance(reply, str):
@@ -280,6 +382,8 @@ class FakeOpenAIServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections when dozens of workers connect at once.
+    request_queue_size = 256
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that timed out has closed its socket; writing the late reply fails, as intended.
@@ -296,9 +400,17 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the body waits for the client's
+        # delayed ACK of the headers (40 ms on Linux), which would dwarf a test's latency.
+        disable_nagle_algorithm = True
 
         def do_POST(self) -> None:
             request = self._read_request()
+            route = server._route_for("POST", request.path)
+            if route is not None:
+                server._log_request(request)
+                self._send_json(*route(request))
+                return
             if request.path.rstrip("/") != "/v1/chat/completions":
                 server._log_request(request)
                 self._send_json(404, {}, _error_body(f"unknown path {request.path}", "invalid_request_error"))
@@ -306,8 +418,12 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             self._send_json(*server._answer(request))
 
         def do_GET(self) -> None:
-            server._log_request(self._read_request())
-            if self.path.rstrip("/") == "/v1/models":
+            request = self._read_request()
+            server._log_request(request)
+            route = server._route_for("GET", request.path)
+            if route is not None:
+                self._send_json(*route(request))
+            elif self.path.rstrip("/") == "/v1/models":
                 body = {
                     "object": "list",
                     "data": [{"id": server.model, "object": "model", "owned_by": "fake"}],
@@ -319,12 +435,13 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def _read_request(self) -> ReceivedRequest:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else {}
             headers = {name.lower(): value for name, value in self.headers.items()}
-            return ReceivedRequest(method=self.command, path=self.path, headers=headers, body=body)
+            is_json = raw and not headers.get("content-type", "").startswith("multipart/")
+            body = json.loads(raw) if is_json else {}
+            return ReceivedRequest(method=self.command, path=self.path, headers=headers, body=body, raw=raw)
 
-        def _send_json(self, status: int, headers: Mapping[str, str], body: dict[str, Any]) -> None:
-            payload = json.dumps(body).encode("utf-8")
+        def _send_json(self, status: int, headers: Mapping[str, str], body: Any) -> None:
+            payload = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

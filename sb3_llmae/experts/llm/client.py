@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import email.utils
 import logging
@@ -21,6 +22,9 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from sb3_llmae.experts.llm.cache import CachedReply, ResponseCache, request_key
+from sb3_llmae.experts.llm.rate_limit import RateLimiter
+from sb3_llmae.experts.llm.single_flight import SingleFlight
+from sb3_llmae.experts.llm.tokens import approximate_prompt_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +35,8 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 PLACEHOLDER_API_KEY = "not-needed"
 # Request timeouts, rate limits and server-side failures are transient; other 4xx are the caller's mistake.
 RETRYABLE_STATUS_CODES = frozenset({408, 429})
+# The header with which the openai client's own `with_raw_response` asks for the reply's headers too.
+RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 # Parameters that ChatClient sets itself, so extra_params may not override them.
 RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream"})
 
@@ -172,6 +178,9 @@ class ChatSettings:
         request body and part of the cache key
     :param backoff_base_s: the first backoff wait, doubled on each retry
     :param backoff_max_s: the longest wait between retries, also a cap on ``Retry-After``
+    :param rpm: most requests per minute, over all threads of the client; ``None`` for no limit of its own
+        (429s and ``x-ratelimit-*`` headers slow it down either way)
+    :param tpm: most tokens (prompt + completion) per minute, over all threads; ``None`` for no limit
     """
 
     temperature: float = 0.0
@@ -181,6 +190,8 @@ class ChatSettings:
     extra_params: Mapping[str, Any] = field(default_factory=dict)
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
+    rpm: float | None = None
+    tpm: float | None = None
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -191,6 +202,9 @@ class ChatSettings:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
+        for name, limit in (("rpm", self.rpm), ("tpm", self.tpm)):
+            if limit is not None and not limit > 0:
+                raise ValueError(f"{name} must be positive, or None for no limit; got {limit}")
         reserved = sorted(RESERVED_PARAMS.intersection(self.extra_params))
         if reserved:
             raise ValueError(f"extra_params may not set {reserved}: they are ChatSettings' own fields")
@@ -247,6 +261,8 @@ class ChatClient:
     :param cache: a ``ResponseCache``, or the path of its SQLite file, or ``None`` for no cache
     :param sleep: how to wait between retries (injectable so tests need not wait)
     :param rng: the random generator for backoff jitter
+    :param rate_limiter: the limiter all requests pass through; by default one of its own with the
+        settings' ``rpm`` and ``tpm`` (pass one to share it between clients of the same account)
     """
 
     def __init__(
@@ -258,6 +274,7 @@ class ChatClient:
         cache: ResponseCache | str | Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         if not model:
             raise ValueError("model must name the model to query, e.g. 'llama3.1'")
@@ -282,8 +299,22 @@ class ChatClient:
             timeout=settings.timeout,
             max_retries=0,
         )
+        self.rate_limiter = (
+            rate_limiter
+            if rate_limiter is not None
+            else RateLimiter(
+                rpm=settings.rpm, tpm=settings.tpm, max_pause_s=settings.backoff_max_s, sleep=sleep
+            )
+        )
+        # Concurrent requests with the same cache key make one call (see complete()).
+        self._flights: SingleFlight[ChatResult] = SingleFlight()
         self._owns_cache = isinstance(cache, (str, Path))
         self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
+
+    @property
+    def openai_client(self) -> openai.OpenAI:
+        """The underlying ``openai`` client (its own retries off), for other endpoints, e.g. batches."""
+        return self._openai
 
     @property
     def sampling_params(self) -> dict[str, Any]:
@@ -297,7 +328,9 @@ class ChatClient:
 
     def complete(self, messages: Sequence[Mapping[str, str]], sample_index: int = 0) -> ChatResult:
         """
-        Ask the model for the next assistant message, from the cache when it holds the answer.
+        Ask the model for the next assistant message, from the cache when it holds the answer. With a
+        cache, concurrent requests for the same key make one call: the others wait and share its reply
+        (counted as cache hits), or its error.
 
         :param messages: the chat so far, as ``{"role": ..., "content": ...}`` dicts
         :param sample_index: which sample of this prompt is wanted; at temperature > 0 each index is a
@@ -307,6 +340,36 @@ class ChatClient:
         """
         if sample_index < 0:
             raise ValueError(f"sample_index must be >= 0, got {sample_index}")
+        if self.cache is None:
+            return self._complete_once(messages, sample_index)
+        start = time.perf_counter()
+        called = False
+
+        def call_once() -> ChatResult:
+            nonlocal called
+            called = True
+            return self._complete_once(messages, sample_index)
+
+        key = request_key(self.model, messages, self.sampling_params, sample_index)
+        try:
+            result, shared = self._flights.run(key, call_once)
+        except LLMRequestError:
+            if not called:  # the caller that made the call counted its failure already
+                self.usage.record_failure()
+            raise
+        if not shared:
+            return result
+        self.usage.record_cache_hit()
+        return dataclasses.replace(result, latency_s=time.perf_counter() - start, cached=True, retries=0)
+
+    def _complete_once(self, messages: Sequence[Mapping[str, str]], sample_index: int) -> ChatResult:
+        """
+        :meth:`complete` without the sharing of concurrent identical requests.
+
+        :param messages: the chat so far
+        :param sample_index: which sample of this prompt is wanted
+        :return: the reply
+        """
         start = time.perf_counter()
         key = None
         if self.cache is not None:
@@ -376,7 +439,7 @@ class ChatClient:
         attempt = 0
         while True:
             try:
-                return self._openai.chat.completions.create(**request), attempt
+                return self._send(request), attempt
             except openai.APIStatusError as error:
                 last_error: openai.APIError = error
                 status_code: int | None = error.status_code
@@ -411,6 +474,49 @@ class ChatClient:
                 wait_s,
             )
             self._sleep(wait_s)
+
+    def _send(self, request: dict[str, Any]) -> ChatCompletion:
+        """
+        Send one attempt through the rate limiter, which learns from the reply's headers.
+
+        :param request: the ``chat.completions.create`` arguments
+        :return: the completion
+        """
+        limiter = self.rate_limiter
+        reservation = limiter.acquire(
+            approximate_prompt_tokens(request["messages"]) + (self.settings.max_tokens or 0)
+        )
+        body = {name: value for name, value in request.items() if name != "extra_body"}
+        body.update(request.get("extra_body", {}))
+        used_tokens: int | None = None
+        try:
+            # `post`, the client's documented way to reach any endpoint, not `chat.completions.create`:
+            # create() walks every message through a type-directed transform that costs more CPU than the
+            # rest of the call and caps the requests a process keeps in flight (benchmarks/llm_generation.py).
+            reply: Any = self._openai.post(
+                "/chat/completions",
+                body=body,
+                cast_to=ChatCompletion,
+                options={"headers": {RAW_RESPONSE_HEADER: "true"}},
+            )
+            # A client version that ignores the header returns the completion itself, without headers.
+            headers = {} if isinstance(reply, ChatCompletion) else reply.headers
+            completion: ChatCompletion = reply if isinstance(reply, ChatCompletion) else reply.parse()
+            if completion.usage is not None:
+                used_tokens = completion.usage.total_tokens
+        except openai.APIStatusError as error:
+            limiter.release(reservation)
+            headers = error.response.headers
+            limiter.observe(
+                headers, rate_limited=error.status_code == 429, retry_after=parse_retry_after(headers)
+            )
+            raise
+        except BaseException:
+            limiter.release(reservation)
+            raise
+        limiter.release(reservation, used_tokens)
+        limiter.observe(headers)
+        return completion
 
     def _retry_wait(self, attempt: int, retry_after: float | None) -> float:
         """
@@ -483,6 +589,7 @@ class ChatClient:
             "max_tokens": self.settings.max_tokens,
             "timeout": self.settings.timeout,
             "max_retries": self.settings.max_retries,
+            **self.rate_limiter.describe(),
             "extra_params": dict(self.settings.extra_params),
             "cache": str(self.cache.path) if self.cache is not None else None,
         }

@@ -18,6 +18,7 @@ from minigrid.minigrid_env import MiniGridEnv
 from sb3_llmae.experts.base import Expert, ExpertEpisode
 from sb3_llmae.experts.llm.cache import ResponseCache
 from sb3_llmae.experts.llm.client import ChatClient, ChatResult, ChatSettings
+from sb3_llmae.experts.llm.cost import TokenPrices
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
 from sb3_llmae.experts.llm.prompts import (
     PLAN_TEMPLATE,
@@ -35,7 +36,7 @@ Fallback = Literal["random_turn", "forward", "raise"]
 FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
 # Spreads the sample indices of one episode's requests apart from the next episode's.
 SAMPLES_PER_EPISODE = 100_000
-OPERATIONAL_SETTINGS = frozenset({"base_url", "timeout", "max_retries", "cache"})
+OPERATIONAL_SETTINGS = frozenset({"base_url", "timeout", "max_retries", "cache", "rpm", "tpm"})
 
 
 def template_fingerprint(template: PromptTemplate) -> str:
@@ -212,6 +213,7 @@ class LLMExpert(Expert):
     :param max_plans: most plans requested per episode in ``plan`` mode
     :param fallback: what to do when a reply holds no action even after a correction:
         ``"random_turn"`` (the reference's choice), ``"forward"``, or ``"raise"``
+    :param prices: the provider's token prices, to report the cost of the calls in :meth:`usage`
     """
 
     def __init__(
@@ -229,6 +231,7 @@ class LLMExpert(Expert):
         history_length: int = 4,
         max_plans: int = 5,
         fallback: Fallback = "random_turn",
+        prices: TokenPrices | None = None,
     ) -> None:
         if mode not in LLM_MODES:
             raise ValueError(f"Unknown mode {mode!r}: choose one of {', '.join(LLM_MODES)}.")
@@ -247,6 +250,7 @@ class LLMExpert(Expert):
         self.history_length = history_length
         self.max_plans = max_plans
         self.fallback = fallback
+        self.prices = prices
 
     def step_messages(self, env: MiniGridEnv, history: list[int]) -> list[dict[str, str]]:
         """
@@ -284,6 +288,16 @@ class LLMExpert(Expert):
         # Endpoint, timeouts, retries and cache file do not change the replies: a run interrupted by
         # timeouts may resume with a longer timeout, or on another host serving the same model.
         return {k: v for k, v in self.describe().items() if k not in OPERATIONAL_SETTINGS}
+
+    def usage(self) -> dict[str, Any]:
+        """
+        :return: the client's calls, cache hits, retries, failures and tokens so far, and their cost in USD
+            when ``prices`` are known (``None`` otherwise)
+        """
+        usage: dict[str, Any] = self.client.usage.as_dict()
+        prices = self.prices
+        cost = prices.cost(usage["prompt_tokens"], usage["completion_tokens"]) if prices is not None else None
+        return {**usage, "cost_usd": cost}
 
     def progress_info(self) -> dict[str, Any]:
         usage = self.client.usage
