@@ -156,7 +156,9 @@ class ResponseCache:
             row = connection.execute(
                 "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
             ).fetchone()
-        return reply if row is None else CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
+        return (
+            reply if row is None else CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
+        )
 
     def __len__(self) -> int:
         with self._lock:

@@ -21,7 +21,12 @@ from typing import Any
 import openai
 
 from sb3_llmae.experts.llm.cache import CachedReply, ResponseCache, request_key
-from sb3_llmae.experts.llm.replies import MalformedReplyError, ReplyContent, parse_completion_body, read_bounded
+from sb3_llmae.experts.llm.replies import (
+    MalformedReplyError,
+    ReplyContent,
+    parse_completion_body,
+    read_bounded,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -365,7 +370,9 @@ class ChatClient:
             try:
                 # Another process may have stored a reply first: its reply is the one a replay gets, so it
                 # is the one this run uses too.
-                text = self.cache.put(key, CachedReply(text, prompt_tokens, completion_tokens), self.model).text
+                text = self.cache.put(
+                    key, CachedReply(text, prompt_tokens, completion_tokens), self.model
+                ).text
             except sqlite3.Error as error:
                 # The reply is paid for and good; losing its cache entry only costs a re-run.
                 logger.warning("Could not store an LLM reply in %s: %s", self.cache.path, error)
@@ -551,7 +558,9 @@ class ChatClient:
         elif reason.startswith("no reply"):
             advice = "The server is overloaded or the model is slow: raise the timeout or run fewer workers"
         else:
-            advice = f"Is a server running at {self.base_url}? (the address comes from {self._base_url_origin})"
+            advice = (
+                f"Is a server running at {self.base_url}? (the address comes from {self._base_url_origin})"
+            )
         return (
             f"LLM request to {self.base_url} (model {self.model!r}) failed after {attempts} attempt(s): "
             f"{reason}. {advice}"

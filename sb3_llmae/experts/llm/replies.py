@@ -104,7 +104,9 @@ def parse_completion_body(body: bytes, content_type: str = "application/json") -
         raise MalformedReplyError(f"the reply is not valid JSON ({error}): {_quote(body)}") from None
     choices = completion.get("choices") if isinstance(completion, dict) else None
     if not isinstance(choices, list):
-        raise MalformedReplyError(f"the reply is JSON but not a chat completion (no 'choices'): {_quote(body)}")
+        raise MalformedReplyError(
+            f"the reply is JSON but not a chat completion (no 'choices'): {_quote(body)}"
+        )
     text = ""
     if choices:
         message = choices[0].get("message") if isinstance(choices[0], dict) else None
