@@ -300,7 +300,7 @@ class FakeOpenAIServer:
         The response to a chat completion request.
 
         :param request: the received request
-        :return: status, extra headers and JSON body (or the reply itself when it sends a raw body or trickles)
+        :return: status, extra headers and JSON body (or the reply, when it has a raw body or trickles)
         """
         self._log_request(request)
         scripted = self._take_scripted_reply()
