@@ -285,6 +285,9 @@ class LLMExpert(Expert):
         # timeouts may resume with a longer timeout, or on another host serving the same model.
         return {k: v for k, v in self.describe().items() if k not in OPERATIONAL_SETTINGS}
 
+    def cancel(self) -> None:
+        self.client.cancel()
+
     def progress_info(self) -> dict[str, Any]:
         usage = self.client.usage
         return {
