@@ -19,6 +19,7 @@ from imitation.data.types import TrajectoryWithRew
 from tqdm.auto import tqdm
 
 from sb3_llmae.demonstrations.containers import (
+    DemonstrationMetadata,
     Demonstrations,
     EpisodeRecord,
     compute_stats,
@@ -210,28 +211,30 @@ def generate_demonstrations(
         kept = [r.trajectory for r in kept_records]
         demos = Demonstrations(
             trajectories=kept,
-            metadata={
-                **generation,
-                "expert": expert.describe(),
-                "observation_space": describe_space(observation_space),
-                "seeds": seeds,
-                "kept_seeds": [r.seed for r in kept_records],
-                "only_successful": only_successful,
-                "stats": compute_stats(ordered, kept),
-                "episodes": [
-                    {
-                        "seed": r.seed,
-                        "success": r.success,
-                        "length": r.length,
-                        "return": r.episode_return,
-                        **{k: v for k, v in r.expert_summary.items() if k != "transcript"},
-                    }
-                    for r in ordered
-                ],
-                "generation_seconds": time.perf_counter() - start,
-                "versions": package_versions(),
-                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            },
+            metadata=DemonstrationMetadata.from_dict(
+                {
+                    **generation,
+                    "expert": expert.describe(),
+                    "observation_space": describe_space(observation_space),
+                    "seeds": seeds,
+                    "kept_seeds": [r.seed for r in kept_records],
+                    "only_successful": only_successful,
+                    "stats": compute_stats(ordered, kept),
+                    "episodes": [
+                        {
+                            "seed": r.seed,
+                            "success": r.success,
+                            "length": r.length,
+                            "return": r.episode_return,
+                            **{k: v for k, v in r.expert_summary.items() if k != "transcript"},
+                        }
+                        for r in ordered
+                    ],
+                    "generation_seconds": time.perf_counter() - start,
+                    "versions": package_versions(),
+                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            ),
         )
         if store is not None:
             save_demonstrations(demos, store.directory)

@@ -18,7 +18,7 @@ import numpy as np
 from imitation.data import serialize
 from imitation.data.types import TrajectoryWithRew
 
-from sb3_llmae.demonstrations.containers import Demonstrations, EpisodeRecord
+from sb3_llmae.demonstrations.containers import DemonstrationMetadata, Demonstrations, EpisodeRecord
 
 METADATA_FILE = "metadata.json"
 TRAJECTORIES_DIR = "trajectories"
@@ -296,8 +296,36 @@ def save_demonstrations(demos: Demonstrations, path: str | os.PathLike[str]) -> 
         serialize.save(directory / TRAJECTORIES_DIR, demos.trajectories)
     else:  # a HuggingFace dataset cannot be empty; the metadata still records what was played
         (directory / TRAJECTORIES_DIR).mkdir(exist_ok=True)
-    _write_atomic(directory / METADATA_FILE, json.dumps(demos.metadata, indent=2))
+    _write_atomic(directory / METADATA_FILE, json.dumps(demos.metadata.to_dict(), indent=2))
     return directory
+
+
+def _as_stored(trajectory: TrajectoryWithRew, dtype: np.dtype, index: int) -> TrajectoryWithRew:
+    """
+    A loaded trajectory with its observations in the recorded dtype, refusing values that the cast would
+    change silently (NaN becomes 0 in an integer array, 300 becomes 44 in uint8).
+
+    :raises ValueError: naming the trajectory and step
+    """
+    obs = np.asarray(trajectory.obs)
+    if obs.dtype != dtype and np.issubdtype(dtype, np.integer):
+        per_step = obs.reshape(len(obs), -1)
+        limits = np.iinfo(dtype)
+        bad = (~np.isfinite(per_step) | (per_step < limits.min) | (per_step > limits.max)).any(axis=1)
+        if np.issubdtype(per_step.dtype, np.floating):
+            bad |= (per_step != np.round(per_step)).any(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"trajectory {index}, step {int(np.argmax(bad))}: an observation value is not a {dtype} "
+                "(NaN, infinite, fractional or out of range)"
+            )
+    return TrajectoryWithRew(
+        obs=obs.astype(dtype, copy=False),
+        acts=np.asarray(trajectory.acts, dtype=np.int64),
+        infos=None,
+        terminal=bool(trajectory.terminal),
+        rews=np.asarray(trajectory.rews, dtype=np.float32),
+    )
 
 
 def load_demonstrations(
@@ -311,7 +339,8 @@ def load_demonstrations(
         be trained on them
     :return: the demonstrations
     :raises FileNotFoundError: if ``path`` holds no demonstrations
-    :raises ValueError: if they are corrupt or do not match ``observation_space``
+    :raises ValueError: if they are corrupt (naming the file, and the field or transition) or do not match
+        ``observation_space``
     """
     directory = Path(path)
     metadata_path = directory / METADATA_FILE
@@ -321,30 +350,27 @@ def load_demonstrations(
             f"{TRAJECTORIES_DIR}/, as written by save_demonstrations() or `sb3-llmae generate --out DIR`."
         )
     try:
-        metadata = json.loads(metadata_path.read_text())
-        dtype = np.dtype(metadata["observation_space"]["dtype"])
-        trajectories = [
-            TrajectoryWithRew(
-                obs=np.asarray(t.obs, dtype=dtype),
-                acts=np.asarray(t.acts, dtype=np.int64),
-                infos=None,
-                terminal=bool(t.terminal),
-                rews=np.asarray(t.rews, dtype=np.float32),
-            )
-            for t in (
-                serialize.load_with_rewards(directory / TRAJECTORIES_DIR) if metadata["kept_seeds"] else []
-            )
-        ]
+        raw_metadata = json.loads(metadata_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(
+            f"{metadata_path} cannot be read ({type(error).__name__}: {error}). It is damaged: generate the "
+            "demonstrations again."
+        ) from None
+    metadata = DemonstrationMetadata.from_dict(raw_metadata, source=str(metadata_path))
+    try:
+        dtype = np.dtype(metadata.observation_space["dtype"])
+        loaded = serialize.load_with_rewards(directory / TRAJECTORIES_DIR) if metadata.kept_seeds else []
+        trajectories = [_as_stored(trajectory, dtype, index) for index, trajectory in enumerate(loaded)]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(
             f"The demonstrations at {directory} could not be read ({type(error).__name__}: {error}). "
             "The files are corrupt or from an incompatible version: generate them again."
         ) from error
     demos = Demonstrations(trajectories=trajectories, metadata=metadata)
-    if len(trajectories) != len(metadata["kept_seeds"]):
+    if len(trajectories) != len(metadata.kept_seeds):
         raise ValueError(
             f"The demonstrations at {directory} are inconsistent: {METADATA_FILE} lists "
-            f"{len(metadata['kept_seeds'])} kept episodes, {TRAJECTORIES_DIR}/ holds {len(trajectories)}. "
+            f"{len(metadata.kept_seeds)} kept episodes, {TRAJECTORIES_DIR}/ holds {len(trajectories)}. "
             "Generate them again."
         )
     if observation_space is not None:
