@@ -2,17 +2,23 @@
 invalid, deeply nested or huge replies, or rate-limits every request. Whatever it does, the client gives a
 reply, or one clean error naming the endpoint, in bounded time; cancel() ends any wait at once."""
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from sb3_llmae import LLMExpert, load_demonstrations
+from sb3_llmae.cli import main
 from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMRequestError, ResponseCache
 from sb3_llmae.experts.llm.cache import CachedReply, request_key
 from sb3_llmae.experts.llm.client import LLMRequestCancelled
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
 from sb3_llmae.experts.llm.replies import MAX_REPLY_BYTES, MAX_REPLY_CHARS
 from sb3_llmae.testing import FakeReply
+from sb3_llmae.testing.oracle import OracleResponder
 
 MODEL = "fake-model"
 USER = [{"role": "user", "content": "What now?"}]
@@ -191,3 +197,117 @@ def test_unusable_cache_file_is_named(tmp_path, kind):
     with pytest.raises(ValueError, match="cannot be used") as error_info:
         ResponseCache(path)
     assert str(path) in str(error_info.value) and "--no-cache" in str(error_info.value)
+
+
+# --- whole runs of `sb3-llmae generate` in a subprocess, against the faulty server -------------------
+
+ENV_ID = "MiniGrid-DoorKey-5x5-v0"
+
+
+def generate_args(server, n_episodes: int, out, workers: int = 1) -> list[str]:
+    """`generate --expert llm` in plan mode against the local server, the oracle set to answer."""
+    expert = LLMExpert(client=ChatClient(MODEL, base_url=server.base_url), mode="plan")
+    server.responder = OracleResponder(ENV_ID, range(n_episodes), expert)
+    return ["generate", "--env", ENV_ID, "--expert", "llm", "--model", MODEL, "--base-url", server.base_url,
+            "--mode", "plan", "--episodes", str(n_episodes), "--workers", str(workers), "--no-progress",
+            "--no-cache", "--timeout", "120", "--out", str(out)]  # fmt: skip
+
+
+def start_cli(args: list[str]) -> subprocess.Popen:
+    # A shell's background jobs (CI's, say) ignore SIGINT, and Python then installs no Ctrl-C handler.
+    restore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    return subprocess.Popen(
+        [sys.executable, "-m", "sb3_llmae.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=restore_sigint,
+    )
+
+
+def wait_for(condition, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def saved_episodes(out) -> int:
+    return len(list((out / "episodes").glob("seed_*.npz")))
+
+
+@pytest.mark.parametrize("fault", ["hang", "rate-limit-storm"])
+def test_ctrl_c_with_four_workers_ends_within_seconds_and_keeps_finished_episodes(
+    tmp_path, fake_openai_server, fault
+):
+    out = tmp_path / "run"
+    n_episodes = 8
+    args = generate_args(fake_openai_server, n_episodes, out, workers=4)
+    oracle = fake_openai_server.responder
+    answered = []
+
+    def answer_two_then_fail(request):
+        if len(answered) < 2:
+            answered.append(request)
+            return oracle(request)
+        return FakeReply.hang() if fault == "hang" else FakeReply.rate_limited(retry_after="30")
+
+    fake_openai_server.responder = answer_two_then_fail
+    process = start_cli(args)
+    wait_for(lambda: saved_episodes(out) >= 2 and fake_openai_server.request_count >= 4)
+    time.sleep(0.5)  # every worker now waits: on a reply that never comes, or between retries
+    interrupted_at = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - interrupted_at < 10
+    assert process.returncode == 130
+    assert "Traceback" not in stderr
+    assert "2 of 8 episodes finished, saved in" in stderr
+    assert saved_episodes(out) == 2
+
+    # the re-run resumes: only the unfinished episodes are played
+    fake_openai_server.responder = oracle
+    calls_before = fake_openai_server.request_count
+    assert main(args) == 0
+    assert fake_openai_server.request_count - calls_before == n_episodes - 2
+    assert load_demonstrations(out).stats["successes"] == n_episodes
+
+
+def test_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_blocks_nothing(tmp_path, fake_openai_server):
+    out = tmp_path / "run"
+    n_episodes = 6
+    args = generate_args(fake_openai_server, n_episodes, out)
+    oracle = fake_openai_server.responder
+    second_run_done = threading.Event()
+
+    def hold_after_the_first_episode(request):
+        if fake_openai_server.request_count > 1:
+            second_run_done.wait(120)
+        return oracle(request)
+
+    fake_openai_server.responder = hold_after_the_first_episode
+    first = start_cli(args)
+    wait_for(lambda: saved_episodes(out) >= 1)
+    second = start_cli(args)
+    _, stderr = second.communicate(timeout=120)
+    second_run_done.set()
+    assert second.returncode == 2
+    assert "Another `generate` run is writing into" in stderr and "Traceback" not in stderr
+    # the first run is undisturbed
+    first.communicate(timeout=120)
+    assert first.returncode == 0
+    demos = load_demonstrations(out)
+    assert len(demos) == n_episodes == len(list((out / "transcripts").glob("*.jsonl")))
+
+    # a run killed outright leaves its lock file behind: the next run takes over and resumes
+    out = tmp_path / "killed"
+    args = generate_args(fake_openai_server, n_episodes, out)
+    fake_openai_server.latency_s = 0.5
+    killed = start_cli(args)
+    wait_for(lambda: saved_episodes(out) >= 1)
+    killed.kill()
+    killed.communicate(timeout=30)
+    assert (out / "generate.lock").exists()
+    fake_openai_server.latency_s = 0.0
+    assert main(args) == 0
+    assert load_demonstrations(out).stats["successes"] == n_episodes

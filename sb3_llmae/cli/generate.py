@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from sb3_llmae.demonstrations import generate_demonstrations
+from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE
 from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.experts import Expert, LLMExpert, PlannerExpert
 from sb3_llmae.experts.llm import ChatSettings
@@ -72,6 +73,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
             f"calls: {usage.calls}  cache hits: {usage.cache_hits}  retries: {usage.retries}  "
             f"tokens: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion"
         )
+        lines.append(
+            f"fallback rate: {stats['fallback_rate']:.1%} of steps (no valid action in the reply); "
+            f"{stats['mostly_fallback_episodes']} episodes played mostly by the fallback"
+        )
+        if stats["fallback_rate"] >= HIGH_FALLBACK_RATE:
+            lines.append(
+                "WARNING: a high fallback rate: these episodes show the fallback action, not the model. "
+                "Check a transcript, --model and the endpoint."
+            )
     lines += [f"wall time: {time.perf_counter() - start:.1f} s", f"demonstrations written to {args.out}"]
     print("\n".join(lines))
     return 0

@@ -98,6 +98,8 @@ def rollout_episode(
 # How often an interrupted run repeats its cancellation while the workers wind down: a worker may have
 # started a request just after the previous one.
 CANCEL_INTERVAL_S = 0.1
+# A run where this share of the steps fell back to a default action says so loudly.
+HIGH_FALLBACK_RATE = 0.2
 
 
 def _play_episodes(
@@ -245,6 +247,13 @@ def generate_demonstrations(
         n_episodes,
         demos.stats["transitions"],
     )
+    if demos.stats["fallback_rate"] >= HIGH_FALLBACK_RATE:
+        logger.warning(
+            "%.0f%% of the steps took the fallback action, not one the expert chose (%d episodes mostly): "
+            "the replies held no valid action. Check a transcript, the model name and the prompt.",
+            100 * demos.stats["fallback_rate"],
+            demos.stats["mostly_fallback_episodes"],
+        )
     return demos
 
 
