@@ -273,7 +273,9 @@ def test_ctrl_c_with_four_workers_ends_within_seconds_and_keeps_finished_episode
     assert load_demonstrations(out).stats["successes"] == n_episodes
 
 
-def test_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_blocks_nothing(tmp_path, fake_openai_server):
+def test_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_blocks_nothing(
+    tmp_path, fake_openai_server
+):
     out = tmp_path / "run"
     n_episodes = 6
     args = generate_args(fake_openai_server, n_episodes, out)
