@@ -137,6 +137,9 @@ def test_train_paths_are_clear(tmp_path, capsys):
     (tmp_path / "a-file").write_text("")
     assert main([*base, "--out", str(tmp_path / "a-file")]) == 2
     assert "is a file" in capsys.readouterr().err
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not a model")
+    assert main([*base, "--load", str(tmp_path / "bad.zip"), "--out", str(tmp_path / "o4")]) == 2
+    assert "bad.zip cannot be read as a model" in capsys.readouterr().err
     assert main(["train", "--env", ENV_ID, "--steps", "-5", "--out", str(tmp_path / "o3")]) == 2
     assert "--steps must be positive" in capsys.readouterr().err
     assert not (tmp_path / "o3").exists()

@@ -108,7 +108,12 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     llm.add_argument("--mode", choices=LLM_MODES, default="step", help="one request per step, or one plan")
     llm.add_argument("--temperature", type=float, default=CHAT_DEFAULTS.temperature)
     llm.add_argument("--max-tokens", type=int, default=CHAT_DEFAULTS.max_tokens)
-    llm.add_argument("--timeout", type=float, default=CHAT_DEFAULTS.timeout, help="seconds per request")
+    llm.add_argument(
+        "--timeout",
+        type=float,
+        default=CHAT_DEFAULTS.timeout,
+        help="seconds one request attempt may take in all, reply included",
+    )
     llm.add_argument(
         "--max-retries", type=int, default=CHAT_DEFAULTS.max_retries, help="retries on 429 / 5xx / timeouts"
     )
