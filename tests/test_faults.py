@@ -37,6 +37,7 @@ def test_hanging_server_is_bounded_by_the_timeout(fake_openai_server):
     assert time.monotonic() - start < 3
     message = str(error_info.value)
     assert "no complete reply within the 1 s timeout" in message and fake_openai_server.base_url in message
+    assert "raise the timeout" in message
 
 
 def test_trickling_server_is_bounded_by_the_timeout_of_the_whole_request(fake_openai_server):
@@ -260,6 +261,7 @@ def test_ctrl_c_ends_within_seconds_and_keeps_finished_episodes(tmp_path, fake_o
     assert time.monotonic() - interrupted_at < 10
     assert process.returncode == 130
     assert "Traceback" not in stderr
+    assert "HTTP Request" not in stderr  # the HTTP client's line per request shows only with -v
     assert "2 of 8 episodes finished, saved in" in stderr
     assert saved_episodes(out) == 2
 

@@ -2,8 +2,6 @@
 arguments checked before anything is written, and inputs that must not be accepted silently."""
 
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -25,7 +23,6 @@ from sb3_llmae.cli import main
 from sb3_llmae.cli.outputs import save_model
 from sb3_llmae.demonstrations.containers import METADATA_SCHEMA_VERSION, DemonstrationMetadata
 from sb3_llmae.experts.llm import ChatSettings
-from sb3_llmae.testing.oracle import OracleResponder
 from tests.conftest import ScriptedExpert
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"
@@ -397,36 +394,6 @@ def test_fallback_rate_is_reported_and_marked(tmp_path, fake_openai_server, caps
 
 
 # --- noise and advice ------------------------------------------------------------------------------
-
-
-def test_default_log_level_shows_no_line_per_request(tmp_path, fake_openai_server):
-    expert = LLMExpert(client=ChatClient("m", base_url=fake_openai_server.base_url), mode="plan")
-    fake_openai_server.responder = OracleResponder(PLANNER_ENV, range(2), expert)
-    args = [
-        "generate",
-        "--env",
-        PLANNER_ENV,
-        "--expert",
-        "llm",
-        "--model",
-        "m",
-        "--base-url",
-        fake_openai_server.base_url,
-        "--mode",
-        "plan",
-        "--no-cache",
-        "--episodes",
-        "2",
-        "--no-progress",
-        "--out",
-        str(tmp_path / "run"),
-    ]
-    result = subprocess.run(
-        [sys.executable, "-m", "sb3_llmae.cli", *args], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert fake_openai_server.request_count == 2
-    assert "HTTP Request" not in result.stderr
 
 
 def test_connection_advice_names_the_given_base_url(tmp_path, capsys):

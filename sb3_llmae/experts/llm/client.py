@@ -555,7 +555,7 @@ class ChatClient:
             advice = "The server failed: check its logs, or retry later"
         elif status_code is not None:
             advice = "The endpoint rejected the request: check the model name and sampling parameters"
-        elif reason.startswith("no reply"):
+        elif reason.startswith("no complete reply"):
             advice = "The server is overloaded or the model is slow: raise the timeout or run fewer workers"
         else:
             advice = (
