@@ -39,18 +39,20 @@ def test_plans_come_from_one_batch_and_the_episodes_make_no_call(fake_openai_ser
     batches = FakeBatchAPI(fake_openai_server, polls_to_finish=2)
     expert = make_expert(fake_openai_server, tmp_path)
     fake_openai_server.responder = OracleResponder(ENV_ID, SEEDS, expert)
-    report = fill_cache_by_batches(expert, play, SEEDS, tmp_path, NO_WAIT, progress_bar=False)
+    out = tmp_path / "demos"
+    report = fill_cache_by_batches(expert, play, SEEDS, out, NO_WAIT, progress_bar=False)
     assert len(batches.batches) == 1 and report.requests == report.answered == len(SEEDS)
     (batch,) = batches.batches.values()
     assert batch.endpoint == "/v1/chat/completions" and batch.completion_window == "24h"
     assert {line["body"]["model"] for line in batch.requests} == {"fake-model"}
-    demos = generate_demonstrations(ENV_ID, expert, len(SEEDS), out_dir=tmp_path, progress_bar=False)
+    # The batch state lives in the output directory, which the generation then takes over.
+    demos = generate_demonstrations(ENV_ID, expert, len(SEEDS), out_dir=out, progress_bar=False)
     assert demos.stats["success_rate"] == 1.0
     assert chat_requests(fake_openai_server) == 0
     usage = demos.metadata["usage"]
     assert (usage["calls"], usage["cache_hits"]) == (len(SEEDS), len(SEEDS))
     assert usage["prompt_tokens"] > 0
-    assert json.loads((tmp_path / BATCH_STATE_FILE).read_text())["pending"] == []
+    assert json.loads((out / BATCH_STATE_FILE).read_text())["pending"] == []
 
 
 def test_replans_go_in_the_next_round(fake_openai_server, tmp_path):

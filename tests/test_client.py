@@ -184,7 +184,7 @@ def test_unreachable_server_is_retried_then_fails():
     )
     with pytest.raises(LLMRequestError, match="connection failed") as error_info:
         client.complete(user("go"))
-    assert base_url in str(error_info.value) and "Is the server running" in str(error_info.value)
+    assert base_url in str(error_info.value) and "Is a server running at" in str(error_info.value)
     assert len(sleeps) == 2
 
 

@@ -15,6 +15,9 @@ from sb3_llmae.cli.pretrain import add_pretrain_parser
 from sb3_llmae.cli.train import add_train_parser
 from sb3_llmae.experts.llm import LLMEndpointError
 
+# Loggers of the HTTP stack under the openai client, whose INFO lines only -v shows.
+QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai")
+
 PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_generate_parser,
     add_pretrain_parser,
@@ -45,11 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        # The HTTP client logs every request at INFO: thousands of lines for a generation run.
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, NotImplementedError, LLMEndpointError) as error:
+    except (ValueError, OSError, NotImplementedError, LLMEndpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sb3_llmae.demonstrations import generate_demonstrations
-from sb3_llmae.demonstrations.rollout import rollout_episode
+from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.experts import Expert, LLMExpert, PlannerExpert
 from sb3_llmae.experts.llm import ChatSettings
@@ -166,6 +166,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
     ]
     if isinstance(expert, LLMExpert):
         lines.append(usage_line(expert.usage()))
+        lines.append(
+            f"fallback rate: {stats['fallback_rate']:.1%} of steps (no valid action in the reply); "
+            f"{stats['mostly_fallback_episodes']} episodes played mostly by the fallback"
+        )
+        if stats["fallback_rate"] >= HIGH_FALLBACK_RATE:
+            lines.append(
+                "WARNING: a high fallback rate: these episodes show the fallback action, not the model. "
+                "Check a transcript, --model and the endpoint."
+            )
     lines += [f"wall time: {time.perf_counter() - start:.1f} s", f"demonstrations written to {args.out}"]
     print("\n".join(lines))
     return 0
@@ -192,7 +201,12 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     llm.add_argument("--mode", choices=LLM_MODES, default="step", help="one request per step, or one plan")
     llm.add_argument("--temperature", type=float, default=CHAT_DEFAULTS.temperature)
     llm.add_argument("--max-tokens", type=int, default=CHAT_DEFAULTS.max_tokens)
-    llm.add_argument("--timeout", type=float, default=CHAT_DEFAULTS.timeout, help="seconds per request")
+    llm.add_argument(
+        "--timeout",
+        type=float,
+        default=CHAT_DEFAULTS.timeout,
+        help="seconds one request attempt may take in all, reply included",
+    )
     llm.add_argument(
         "--max-retries", type=int, default=CHAT_DEFAULTS.max_retries, help="retries on 429 / 5xx / timeouts"
     )

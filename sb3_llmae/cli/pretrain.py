@@ -7,6 +7,7 @@ import inspect
 import time
 from typing import Any
 
+from sb3_llmae.cli.outputs import check_output_file, save_model
 from sb3_llmae.training import LLM_INIT_BC_KWARGS, REFERENCE_N_ENVS, llm_init_ppo, pretrain_bc
 
 # (flag, pretrain_bc keyword, type, help): the defaults are read from pretrain_bc and LLM_INIT_BC_KWARGS.
@@ -44,6 +45,11 @@ def llm_init_default(name: str) -> Any:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """BC-pretrain a PPO model on demonstrations, warm its critic up, and save it."""
+    out = check_output_file(args.out)
+    if args.n_envs <= 0:
+        raise ValueError(f"--n-envs must be positive, got {args.n_envs}.")
+    if args.warmup_steps < 0:
+        raise ValueError(f"--warmup-steps must be >= 0, got {args.warmup_steps}.")
     start = time.perf_counter()
     bc_kwargs = {keyword: getattr(args, keyword) for _, keyword, _, _ in BC_OPTIONS}
     bc_kwargs["stop_at_success"] = args.stop_at_success
@@ -56,15 +62,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         n_envs=args.n_envs,
         max_episode_steps=args.max_episode_steps,
         seed=args.seed,
+        allow_env_mismatch=args.allow_env_mismatch,
     )
-    model.save(args.out)
+    saved = save_model(model, out)
     print(
         f"env: {args.env}  init: {args.init}  critic warm-up: {model.num_timesteps} steps\n"
         f"time: {time.perf_counter() - start:.1f} s\n"
-        f"model written to {args.out}; continue with "
-        f"`sb3-llmae train --env {args.env} --load {args.out} --steps N --out DIR`"
+        f"model written to {saved}; continue with "
+        f"`sb3-llmae train --env {args.env} --load {saved} --steps N --out DIR`"
     )
-    return 0
+    return 0 if saved == out else 1
 
 
 def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -100,4 +107,9 @@ def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS)
     parser.add_argument("--max-episode-steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--allow-env-mismatch",
+        action="store_true",
+        help="train on demonstrations of another env than --env (refused by default)",
+    )
     parser.set_defaults(func=cmd_pretrain)

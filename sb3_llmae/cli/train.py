@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
+from sb3_llmae.cli.outputs import save_model
+from sb3_llmae.demonstrations.storage import check_output_directory
 from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.training import REFERENCE_N_ENVS, evaluate_success, load_ppo, make_ppo
 
@@ -14,7 +15,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train PPO, from a saved model or from scratch, log to TensorBoard and save the final model."""
     if args.steps <= 0:
         raise ValueError(f"--steps must be positive, got {args.steps}.")
-    out_dir = Path(args.out)
+    if args.n_envs <= 0:
+        raise ValueError(f"--n-envs must be positive, got {args.n_envs}.")
+    if args.eval_episodes < 0:
+        raise ValueError(f"--eval-episodes must be >= 0, got {args.eval_episodes}.")
+    out_dir = check_output_directory(args.out)
     env_settings = {"n_envs": args.n_envs, "max_episode_steps": args.max_episode_steps, "seed": args.seed}
     if args.load:
         model = load_ppo(args.load, args.env, tensorboard_log=str(out_dir), **env_settings)
@@ -24,8 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     # Not resetting the count keeps the steps a pretrained model already took (critic warm-up) counted.
     model.learn(args.steps, reset_num_timesteps=False, progress_bar=not args.no_progress)
-    model_path = out_dir / "model.zip"
-    model.save(model_path)
+    model_path = save_model(model, out_dir / "model.zip")
     summary = f"env: {args.env}  trained {args.steps} steps, {model.num_timesteps} in all"
     if args.eval_episodes > 0:
         seeds = range(args.eval_seed, args.eval_seed + args.eval_episodes)
@@ -35,7 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{summary}\ntime: {time.perf_counter() - start:.1f} s\n"
         f"model written to {model_path}; TensorBoard logs in {out_dir}"
     )
-    return 0
+    return 0 if model_path == out_dir / "model.zip" else 1
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -1,9 +1,11 @@
-"""Demonstrations in imitation's format, with the metadata that says where they come from."""
+"""Demonstrations in imitation's format, with the typed, versioned metadata that says where they come from."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata as importlib_metadata
@@ -11,11 +13,14 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from imitation.data.rollout import flatten_trajectories
 from imitation.data.types import TrajectoryWithRew, Transitions
 from minigrid.core.actions import Actions
 
-from sb3_llmae.envs import ObsMode
+from sb3_llmae.envs import OBS_MODES, ObsMode
+
+logger = logging.getLogger(__name__)
 
 VERSIONED_PACKAGES = (
     "sb3-llmae",
@@ -27,6 +32,154 @@ VERSIONED_PACKAGES = (
     "numpy",
 )
 N_ACTIONS = len(Actions)
+# The layout of the metadata this version writes. Files without the field were written before it
+# existed, in the layout of version 1.
+METADATA_SCHEMA_VERSION = 1
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int_list(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_int(item) for item in value)
+
+
+def _is_space(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("repr"), str)
+        and _is_int_list(value.get("shape"))
+        and isinstance(value.get("dtype"), str)
+    )
+
+
+# field -> (check, what the check wants), for the fields read from JSON
+_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "schema_version": (_is_int, "an integer"),
+    "env_id": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "obs_mode": (lambda v: v in OBS_MODES, f"one of {', '.join(OBS_MODES)}"),
+    "observation_space": (_is_space, "an object with 'repr' (string), 'shape' (integers), 'dtype' (string)"),
+    "kept_seeds": (_is_int_list, "a list of integers"),
+    "seeds": (_is_int_list, "a list of integers"),
+    "max_episode_steps": (lambda v: v is None or (_is_int(v) and v > 0), "a positive integer or null"),
+    "env_kwargs": (lambda v: isinstance(v, dict), "an object"),
+    "expert": (lambda v: isinstance(v, dict), "an object"),
+    "only_successful": (lambda v: isinstance(v, bool), "true or false"),
+    "stats": (lambda v: isinstance(v, dict), "an object"),
+    "episodes": (lambda v: isinstance(v, list) and all(isinstance(e, dict) for e in v), "a list of objects"),
+    "generation_seconds": (lambda v: v is None or _is_number(v), "a number or null"),
+    "versions": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()), "an object"),
+    "created": (lambda v: v is None or isinstance(v, str), "a string or null"),
+}
+
+
+@dataclass(frozen=True)
+class DemonstrationMetadata(Mapping[str, Any]):
+    """
+    Where demonstrations come from and what they hold: the typed, versioned content of ``metadata.json``.
+
+    Read access by key (``metadata["kept_seeds"]``, ``metadata.get("env_kwargs")``) gives the same values as
+    the attributes, as in the JSON file.
+
+    :param env_id: the env the episodes were played in
+    :param obs_mode: the observation layout of the recorded observations (``"image"`` or ``"flat"``)
+    :param observation_space: ``repr``, ``shape`` and ``dtype`` of the observation space (``describe_space``)
+    :param kept_seeds: the seeds of the kept episodes, in the order of the trajectories
+    :param seeds: the seeds of every episode played
+    :param max_episode_steps: the step limit, ``None`` for the env's own
+    :param env_kwargs: the env constructor's keyword arguments
+    :param expert: the expert's description (never a secret)
+    :param only_successful: whether only successful episodes were kept
+    :param stats: episodes, successes, success rate, transitions, lengths, action counts, fallback rate
+    :param episodes: one record per episode played (seed, success, length, return, the expert's summary)
+    :param generation_seconds: wall time of the generation run
+    :param versions: versions of the packages that shaped the episodes
+    :param created: when the demonstrations were made (ISO 8601)
+    :param extra: fields this version does not know (written by a newer one or another tool), kept as they are
+    :param schema_version: the metadata's layout version
+    """
+
+    env_id: str
+    obs_mode: ObsMode
+    observation_space: dict[str, Any]
+    kept_seeds: list[int]
+    seeds: list[int] = field(default_factory=list)
+    max_episode_steps: int | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    expert: dict[str, Any] = field(default_factory=dict)
+    only_successful: bool = True
+    stats: dict[str, Any] = field(default_factory=dict)
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    generation_seconds: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = METADATA_SCHEMA_VERSION
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "metadata") -> DemonstrationMetadata:
+        """
+        Read metadata from its JSON form, checking every field.
+
+        :param data: the parsed JSON
+        :param source: what it was read from (a file path), named in errors
+        :return: the metadata
+        :raises ValueError: naming ``source`` and the first field that is missing or of the wrong type, or a
+            schema version newer than this package reads
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}.")
+        version = data.get("schema_version", 1)
+        if not _is_int(version) or version < 1:
+            raise ValueError(f"{source}: field 'schema_version' must be a positive integer, got {version!r}.")
+        if version > METADATA_SCHEMA_VERSION:
+            raise ValueError(
+                f"{source} has metadata schema version {version}, newer than this sb3-llmae reads "
+                f"({METADATA_SCHEMA_VERSION}): upgrade sb3-llmae to load it."
+            )
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        required = {
+            f.name for f in dataclasses.fields(cls) if f.default is f.default_factory is dataclasses.MISSING
+        }
+        for name in sorted(required - set(data)):
+            raise ValueError(
+                f"{source}: required field {name!r} is missing. Generate the demonstrations again."
+            )
+        for name, value in data.items():
+            if name not in _FIELD_TYPES:
+                continue
+            check, wanted = _FIELD_TYPES[name]
+            if not check(value):
+                shown = repr(value)
+                shown = shown if len(shown) <= 80 else shown[:80] + "..."
+                raise ValueError(
+                    f"{source}: field {name!r} must be {wanted}, got {type(value).__name__} {shown}. "
+                    "The file was edited or damaged: fix that field or generate the demonstrations again."
+                )
+        known = {name: value for name, value in data.items() if name in names}
+        extra = {name: value for name, value in data.items() if name not in names}
+        return cls(**{**known, "schema_version": METADATA_SCHEMA_VERSION}, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """:return: the JSON form, as written to ``metadata.json``"""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return {**self.extra, **data}
+
+    def __getitem__(self, key: str) -> Any:
+        if key != "extra" and key in self.__dataclass_fields__:
+            return getattr(self, key)
+        return self.extra[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
 
 @dataclass(frozen=True)
@@ -62,11 +215,16 @@ class Demonstrations:
     Expert demonstrations in imitation's format, with the facts needed to trust and reuse them.
 
     :param trajectories: the kept episodes; observations are exactly what the policy sees
-    :param metadata: env id, obs mode, observation space, expert, seeds, statistics, versions
+    :param metadata: env id, obs mode, observation space, expert, seeds, statistics, versions (a plain dict
+        in the JSON layout is checked and converted)
     """
 
     trajectories: list[TrajectoryWithRew]
-    metadata: dict[str, Any]
+    metadata: DemonstrationMetadata
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metadata, DemonstrationMetadata):
+            self.metadata = DemonstrationMetadata.from_dict(self.metadata)
 
     @cached_property
     def transitions(self) -> Transitions:
@@ -81,17 +239,17 @@ class Demonstrations:
     @property
     def stats(self) -> dict[str, Any]:
         """:return: episodes, successes, success_rate, transitions, mean_length, action_counts"""
-        return self.metadata["stats"]
+        return self.metadata.stats
 
     @property
     def env_id(self) -> str:
         """:return: the env the demonstrations come from"""
-        return self.metadata["env_id"]
+        return self.metadata.env_id
 
     @property
     def obs_mode(self) -> ObsMode:
         """:return: ``"image"`` or ``"flat"``"""
-        return self.metadata["obs_mode"]
+        return self.metadata.obs_mode
 
     def __len__(self) -> int:
         return len(self.trajectories)
@@ -103,7 +261,7 @@ class Demonstrations:
         :param observation_space: the policy's observation space
         :raises ValueError: naming both spaces and the fix
         """
-        expected = self.metadata["observation_space"]
+        expected = self.metadata.observation_space
         shape = list(getattr(observation_space, "shape", None) or ())
         dtype = str(getattr(observation_space, "dtype", None))
         if shape != expected["shape"] or dtype != expected["dtype"]:
@@ -113,6 +271,78 @@ class Demonstrations:
                 f"make_env({self.env_id!r}, obs_mode={self.obs_mode!r}), or generate demonstrations "
                 "in the policy's observation mode."
             )
+
+    def check_env(self, env_id: str | None, allow_env_mismatch: bool = False) -> None:
+        """
+        Check that these demonstrations come from the env a policy is trained on.
+
+        :param env_id: the policy's env id (``None``: unknown, nothing to check)
+        :param allow_env_mismatch: only warn when they differ (e.g. to transfer between MiniGrid tasks)
+        :raises ValueError: naming both ids and the fix, when they differ and that is not allowed
+        """
+        if env_id is None or env_id == self.env_id:
+            return
+        if allow_env_mismatch:
+            logger.warning("Training on demonstrations of %s for %s, as allowed.", self.env_id, env_id)
+            return
+        raise ValueError(
+            f"The demonstrations come from {self.env_id}, but the policy is trained on {env_id}. Generate "
+            f"demonstrations on {env_id}, or pass allow_env_mismatch=True (CLI: --allow-env-mismatch) to "
+            "train on them anyway."
+        )
+
+    def check_values(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        """
+        Check every transition against the spaces of the policy to train: finite observations inside the
+        observation space's bounds, actions in the action space.
+
+        :param observation_space: the policy's observation space
+        :param action_space: the policy's action space
+        :raises ValueError: naming the first bad transition (trajectory, seed, step) and what is wrong
+        """
+        seeds = self.metadata.kept_seeds
+        for index, trajectory in enumerate(self.trajectories):
+            seed = seeds[index] if index < len(seeds) else "?"
+            where = f"trajectory {index} (seed {seed})"
+            problem = _first_bad_observation(np.asarray(trajectory.obs), observation_space)
+            if problem is None:
+                problem = _first_bad_action(np.asarray(trajectory.acts), action_space)
+            if problem is not None:
+                raise ValueError(
+                    f"The demonstrations ({self.env_id}) are invalid at {where}, {problem}. Generate them "
+                    "again, or drop that trajectory."
+                )
+
+
+def _first_bad_observation(obs: np.ndarray, space: gym.Space) -> str | None:
+    """:return: what is wrong with the first bad observation, ``None`` if all are good"""
+    per_step = obs.reshape(len(obs), -1)
+    if np.issubdtype(per_step.dtype, np.floating):
+        not_finite = ~np.isfinite(per_step).all(axis=1)
+        if not_finite.any():
+            return f"step {int(np.argmax(not_finite))}: the observation holds NaN or infinity"
+    if isinstance(space, spaces.Box) and per_step.shape[1:] == (int(np.prod(space.shape)),):
+        low, high = space.low.reshape(-1), space.high.reshape(-1)
+        outside = ((per_step < low) | (per_step > high)).any(axis=1)
+        if outside.any():
+            step = int(np.argmax(outside))
+            column = int(np.argmax((per_step[step] < low) | (per_step[step] > high)))
+            return (
+                f"step {step}: observation value {per_step[step, column]} lies outside the space's bounds "
+                f"[{low[column]}, {high[column]}]"
+            )
+    return None
+
+
+def _first_bad_action(acts: np.ndarray, space: gym.Space) -> str | None:
+    """:return: what is wrong with the first bad action, ``None`` if all are good"""
+    if isinstance(space, spaces.Discrete):
+        flat = acts.reshape(len(acts), -1)[:, 0] if acts.ndim > 1 else acts
+        bad = (flat < space.start) | (flat >= space.start + space.n) | (flat != np.round(flat))
+        if bad.any():
+            step = int(np.argmax(bad))
+            return f"step {step}: action {flat[step]} is not in {space}"
+    return None
 
 
 def describe_space(space: gym.Space) -> dict[str, Any]:
@@ -142,6 +372,8 @@ def compute_stats(records: Sequence[EpisodeRecord], kept: Sequence[TrajectoryWit
     """
     successes = sum(record.success for record in records)
     actions = Counter(int(a) for trajectory in kept for a in trajectory.acts)
+    steps = sum(record.length for record in records)
+    fallbacks = sum(int(record.expert_summary.get("fallbacks", 0)) for record in records)
     return {
         "episodes": len(records),
         "successes": successes,
@@ -150,4 +382,9 @@ def compute_stats(records: Sequence[EpisodeRecord], kept: Sequence[TrajectoryWit
         "mean_length": float(np.mean([len(t.acts) for t in kept])) if kept else 0.0,
         "mean_length_all": float(np.mean([r.length for r in records])) if records else 0.0,
         "action_counts": {Actions(a).name: actions.get(a, 0) for a in range(N_ACTIONS)},
+        # the share of all steps whose action the expert did not choose (LLM replies without an action)
+        "fallback_rate": fallbacks / steps if steps else 0.0,
+        "mostly_fallback_episodes": sum(
+            bool(record.expert_summary.get("mostly_fallback", False)) for record in records
+        ),
     }

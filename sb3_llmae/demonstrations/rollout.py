@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import os
 import threading
@@ -13,11 +15,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from imitation.data.types import TrajectoryWithRew
 from tqdm.auto import tqdm
 
 from sb3_llmae.demonstrations.containers import (
+    DemonstrationMetadata,
     Demonstrations,
     EpisodeRecord,
     compute_stats,
@@ -25,7 +29,14 @@ from sb3_llmae.demonstrations.containers import (
     package_versions,
 )
 from sb3_llmae.demonstrations.storage import EpisodeStore, save_demonstrations
-from sb3_llmae.envs import ObsMode, check_env_id, check_obs_mode, make_env, unwrap_minigrid
+from sb3_llmae.envs import (
+    ObsMode,
+    check_env_id,
+    check_max_episode_steps,
+    check_obs_mode,
+    make_env,
+    unwrap_minigrid,
+)
 from sb3_llmae.experts.base import Expert
 
 logger = logging.getLogger(__name__)
@@ -86,13 +97,26 @@ def rollout_episode(
     return EpisodeRecord(seed=seed, trajectory=trajectory, success=success, expert_summary=episode.summary())
 
 
+# How often an interrupted run repeats its cancellation while the workers wind down: a worker may have
+# started a request just after the previous one.
+CANCEL_INTERVAL_S = 0.1
+# A run where this share of the steps fell back to a default action says so loudly.
+HIGH_FALLBACK_RATE = 0.2
+
+
 def _play_episodes(
     seeds: Sequence[int],
     play: Callable[[int], EpisodeRecord],
     n_workers: int,
     stop: threading.Event,
+    expert: Expert,
 ) -> Iterator[EpisodeRecord]:
-    """Yield episodes in completion order, ``n_workers`` at a time; on interruption stop the others."""
+    """
+    Yield episodes in completion order, ``n_workers`` at a time. When the run ends early (Ctrl-C, an
+    episode that failed), the episodes still in play are abandoned: between steps by ``stop``, and within
+    a step by ``expert.cancel()`` (a request in flight, a wait between retries), so that the run ends
+    within moments in every state. Episodes that finished are already saved by ``play``.
+    """
     if n_workers == 1:
         for seed in seeds:
             yield play(seed)
@@ -109,7 +133,11 @@ def _play_episodes(
                 yield future.result()
     finally:
         stop.set()
-        executor.shutdown(wait=True, cancel_futures=True)
+        executor.shutdown(wait=False, cancel_futures=True)
+        # Futures cancelled before they started count as done for done(), but never for wait().
+        while running := [future for future in pending if not future.done()]:
+            expert.cancel()
+            wait(running, timeout=CANCEL_INTERVAL_S)
 
 
 def generate_demonstrations(
@@ -152,7 +180,12 @@ def generate_demonstrations(
         raise ValueError(f"n_episodes must be positive, got {n_episodes}.")
     if n_workers <= 0:
         raise ValueError(f"n_workers must be positive, got {n_workers}.")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0 (env seeds are non-negative integers), got {seed}.")
+    check_max_episode_steps(max_episode_steps)
     seeds = list(range(seed, seed + n_episodes))
+    # Everything that can be checked is checked before anything is written.
+    observation_space = _check_expert_can_play(env_id, expert, seed, obs_mode, max_episode_steps, env_kwargs)
     generation = {
         "env_id": env_id,
         "obs_mode": obs_mode,
@@ -161,39 +194,155 @@ def generate_demonstrations(
         "expert": expert.identity(),
     }
     store = EpisodeStore(out_dir, generation) if out_dir is not None else None
+    start = time.perf_counter()
+    # On failure the store keeps what finished, or removes its stub when nothing did.
+    with store if store is not None else contextlib.nullcontext():
+        records = _play_all(
+            seeds,
+            functools.partial(
+                rollout_episode,
+                env_id,
+                expert,
+                obs_mode=obs_mode,
+                max_episode_steps=max_episode_steps,
+                env_kwargs=env_kwargs,
+            ),
+            expert,
+            store,
+            n_workers,
+            progress_bar,
+            env_id,
+        )
+        ordered = [records[s] for s in seeds]
+        kept_records = [r for r in ordered if r.success or not only_successful]
+        kept = [r.trajectory for r in kept_records]
+        demos = Demonstrations(
+            trajectories=kept,
+            metadata=DemonstrationMetadata.from_dict(
+                {
+                    **generation,
+                    "expert": expert.describe(),
+                    "observation_space": describe_space(observation_space),
+                    "seeds": seeds,
+                    "kept_seeds": [r.seed for r in kept_records],
+                    "only_successful": only_successful,
+                    "stats": compute_stats(ordered, kept),
+                    "episodes": [
+                        {
+                            "seed": r.seed,
+                            "success": r.success,
+                            "length": r.length,
+                            "return": r.episode_return,
+                            **{k: v for k, v in r.expert_summary.items() if k != "transcript"},
+                        }
+                        for r in ordered
+                    ],
+                    "generation_seconds": time.perf_counter() - start,
+                    # The expert's own totals (an LLM's calls, cache hits, tokens, cost) at the run's end.
+                    "usage": expert.usage(),
+                    "versions": package_versions(),
+                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                }
+            ),
+        )
+        if store is not None:
+            save_demonstrations(demos, store.directory)
+    logger.info(
+        "%s: %d/%d successful episodes, %d transitions.",
+        env_id,
+        demos.stats["successes"],
+        n_episodes,
+        demos.stats["transitions"],
+    )
+    if demos.stats["fallback_rate"] >= HIGH_FALLBACK_RATE:
+        logger.warning(
+            "%.0f%% of the steps took the fallback action, not one the expert chose (%d episodes mostly): "
+            "the replies held no valid action. Check a transcript, the model name and the prompt.",
+            100 * demos.stats["fallback_rate"],
+            demos.stats["mostly_fallback_episodes"],
+        )
+    return demos
+
+
+def _check_expert_can_play(
+    env_id: str,
+    expert: Expert,
+    seed: int,
+    obs_mode: ObsMode,
+    max_episode_steps: int | None,
+    env_kwargs: dict[str, Any] | None,
+) -> gym.Space:
+    """
+    Make the env, reset it with the first seed and start the expert's episode on it, so that an env the
+    expert cannot play (or env arguments the env refuses) fail before any output is written.
+
+    :return: the env's observation space
+    """
+    env = make_env(env_id, obs_mode=obs_mode, max_episode_steps=max_episode_steps, **(env_kwargs or {}))
+    try:
+        env.reset(seed=seed)
+        expert.start_episode(unwrap_minigrid(env), seed)
+        return env.observation_space
+    finally:
+        env.close()
+
+
+def _play_all(
+    seeds: Sequence[int],
+    rollout: Callable[..., EpisodeRecord],
+    expert: Expert,
+    store: EpisodeStore | None,
+    n_workers: int,
+    progress_bar: bool,
+    description: str,
+) -> dict[int, EpisodeRecord]:
+    """
+    Every episode of ``seeds``: those ``store`` holds already, and the others played now and saved there
+    as each finishes.
+
+    :param seeds: the seeds of the run
+    :param rollout: plays one episode, given its seed and ``stop=`` (see :func:`rollout_episode`)
+    :param expert: the expert, cancelled when the run stops early
+    :param store: where finished episodes are kept, if anywhere
+    :param n_workers: episodes played at once
+    :param progress_bar: show a progress bar with the live success rate
+    :param description: the progress bar's label
+    :return: the episodes by seed
+    """
+    n_episodes = len(seeds)
     records: dict[int, EpisodeRecord] = {}
     if store is not None:
         records = {s: store.load(s) for s in seeds if s in store}
         if records:
             logger.info(
-                "Resuming in %s: %d of %d episodes already played.", out_dir, len(records), n_episodes
+                "Resuming in %s: %d of %d episodes already played.", store.directory, len(records), n_episodes
             )
     stop = threading.Event()
 
     def play(episode_seed: int) -> EpisodeRecord:
-        record = rollout_episode(env_id, expert, episode_seed, obs_mode, max_episode_steps, stop, env_kwargs)
+        record = rollout(episode_seed, stop=stop)
         if store is not None:
             store.save(record)
         # The transcript is on disk (or not wanted): dropping it keeps long runs' memory flat.
         summary = {k: v for k, v in record.expert_summary.items() if k != "transcript"}
         return dataclasses.replace(record, expert_summary=summary)
 
-    start = time.perf_counter()
     todo = [s for s in seeds if s not in records]
     successes = sum(r.success for r in records.values())
-    with tqdm(total=n_episodes, initial=len(records), disable=not progress_bar, desc=env_id) as bar:
+    with tqdm(total=n_episodes, initial=len(records), disable=not progress_bar, desc=description) as bar:
         try:
-            for record in _play_episodes(todo, play, n_workers, stop):
+            for record in _play_episodes(todo, play, n_workers, stop, expert):
                 records[record.seed] = record
                 successes += record.success
                 bar.set_postfix(success=f"{successes / len(records):.0%}", **expert.progress_info())
                 bar.update()
         except BaseException as error:  # Ctrl-C, an LLM endpoint that gave up, a bug in an expert
-            where = (
-                f"saved in {out_dir}; re-run with the same output directory to resume"
-                if store is not None
-                else "not saved (pass out_dir to keep finished episodes)"
-            )
+            if store is None:
+                where = "not saved (pass out_dir to keep finished episodes)"
+            elif records:
+                where = f"saved in {store.directory}; re-run with the same output directory to resume"
+            else:
+                where = "so nothing was saved"
             logger.warning(
                 "Generation stopped by %s: %d of %d episodes finished, %s.",
                 type(error).__name__,
@@ -202,46 +351,4 @@ def generate_demonstrations(
                 where,
             )
             raise
-    ordered = [records[s] for s in seeds]
-    kept_records = [r for r in ordered if r.success or not only_successful]
-    kept = [r.trajectory for r in kept_records]
-    space_env = make_env(env_id, obs_mode=obs_mode, **(env_kwargs or {}))
-    observation_space = space_env.observation_space
-    space_env.close()
-    demos = Demonstrations(
-        trajectories=kept,
-        metadata={
-            **generation,
-            "expert": expert.describe(),
-            "observation_space": describe_space(observation_space),
-            "seeds": seeds,
-            "kept_seeds": [r.seed for r in kept_records],
-            "only_successful": only_successful,
-            "stats": compute_stats(ordered, kept),
-            "episodes": [
-                {
-                    "seed": r.seed,
-                    "success": r.success,
-                    "length": r.length,
-                    "return": r.episode_return,
-                    **{k: v for k, v in r.expert_summary.items() if k != "transcript"},
-                }
-                for r in ordered
-            ],
-            "generation_seconds": time.perf_counter() - start,
-            # The expert's own totals (an LLM's calls, cache hits, tokens, cost) at the end of the run.
-            "usage": expert.usage(),
-            "versions": package_versions(),
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
-    )
-    if store is not None:
-        save_demonstrations(demos, store.directory)
-    logger.info(
-        "%s: %d/%d successful episodes, %d transitions.",
-        env_id,
-        demos.stats["successes"],
-        n_episodes,
-        demos.stats["transitions"],
-    )
-    return demos
+    return records

@@ -3,24 +3,83 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any, BinaryIO
 
+import filelock
 import gymnasium as gym
 import numpy as np
 from imitation.data import serialize
 from imitation.data.types import TrajectoryWithRew
 
-from sb3_llmae.demonstrations.containers import Demonstrations, EpisodeRecord
+from sb3_llmae.demonstrations.containers import DemonstrationMetadata, Demonstrations, EpisodeRecord
 
 METADATA_FILE = "metadata.json"
 TRAJECTORIES_DIR = "trajectories"
 EPISODES_DIR = "episodes"
 TRANSCRIPTS_DIR = "transcripts"
 GENERATION_FILE = "generation.json"
+LOCK_FILE = "generate.lock"
+# Plan mode's Batch API rounds (experts/llm/batch.py) keep their state here before any episode is played.
+BATCH_STATE_FILE = "batch.json"
+# What a generation run writes into its output directory; anything else there is someone else's.
+GENERATION_ENTRIES = frozenset({GENERATION_FILE, LOCK_FILE, EPISODES_DIR, TRANSCRIPTS_DIR})
+SAVED_ENTRIES = frozenset({METADATA_FILE, TRAJECTORIES_DIR})
+
+logger = logging.getLogger(__name__)
+
+
+def check_output_directory(path: str | os.PathLike[str]) -> Path:
+    """
+    Check, before any work, that a directory can be created or written at ``path``.
+
+    :param path: the output directory
+    :return: it, as a ``Path``
+    :raises ValueError: if it is a file, or it (or its nearest existing parent) is not writable
+    """
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(
+            f"The output directory {directory} is a file: pass a directory path (new or existing)."
+        )
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Cannot write to {directory}: {existing} is not a writable directory. Pass another path, "
+            "or fix its permissions."
+        )
+    return directory
+
+
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """
+    Where two JSON-like values differ, one line per differing leaf.
+
+    :param old: the recorded value
+    :param new: the value now
+    :param prefix: the dotted path of the values
+    :return: lines ``path: old -> new``, in key order
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        lines = []
+        for key in sorted({*old, *new}, key=str):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old:
+                lines.append(f"{path}: (absent) -> {new[key]!r}")
+            elif key not in new:
+                lines.append(f"{path}: {old[key]!r} -> (absent)")
+            else:
+                lines += differences(old[key], new[key], path)
+        return lines
+    return [] if old == new else [f"{prefix or 'value'}: {old!r} -> {new!r}"]
 
 
 class EpisodeStore:
@@ -31,22 +90,108 @@ class EpisodeStore:
     :param directory: the generation's output directory
     :param generation: what identifies the run (env, obs mode, expert, step limit); a directory
         holding episodes of another generation is refused
+    :raises ValueError: if the directory holds anything but a resumable run of the same generation, or
+        another run is writing into it (a lock held while the store is open; released when the process
+        ends, however it ends, so a killed run's lock blocks nothing)
     """
 
     def __init__(self, directory: str | os.PathLike[str], generation: dict[str, Any]) -> None:
-        self.directory = Path(directory)
-        (self.directory / EPISODES_DIR).mkdir(parents=True, exist_ok=True)
+        self.directory = check_output_directory(directory)
+        self.created_directory = not self.directory.exists()
+        self.saved = 0
+        self._check_contents()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = filelock.FileLock(self.directory / LOCK_FILE, timeout=0)
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise ValueError(
+                f"Another `generate` run is writing into {self.directory} (it holds {LOCK_FILE}). Wait for it"
+                " to finish, or pass another output directory."
+            ) from None
+        try:
+            self._open(generation)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _check_contents(self) -> None:
+        """Refuse a directory that holds anything but a generation run (e.g. saved demonstrations)."""
+        if not self.directory.is_dir():
+            return
+        entries = {entry.name for entry in self.directory.iterdir()}
+        if GENERATION_FILE in entries:
+            return
+        # Without a record of its settings, only a run that wrote nothing yet can be taken over.
+        unverifiable = sorted(
+            name
+            for name in entries
+            if name not in (LOCK_FILE, BATCH_STATE_FILE)
+            and not (name in GENERATION_ENTRIES and _is_empty_directory(self.directory / name))
+        )
+        if unverifiable:
+            what = "saved demonstrations" if entries >= SAVED_ENTRIES else "files of something else"
+            shown = ", ".join(unverifiable[:5]) + (", ..." if len(unverifiable) > 5 else "")
+            raise ValueError(
+                f"{self.directory} holds {what} ({shown}), not a generation run that can be resumed (it has "
+                f"no {GENERATION_FILE}). Nothing was written: pass a new or empty output directory, or "
+                "delete this one to replace it."
+            )
+
+    def _open(self, generation: dict[str, Any]) -> None:
+        (self.directory / EPISODES_DIR).mkdir(exist_ok=True)
         generation_path = self.directory / GENERATION_FILE
-        if generation_path.exists():
-            existing = json.loads(generation_path.read_text())
-            if existing != generation:
-                changed = sorted(k for k in {*existing, *generation} if existing.get(k) != generation.get(k))
+        n_saved = sum(1 for _ in (self.directory / EPISODES_DIR).glob("seed_*.npz"))
+        if generation_path.exists() and n_saved:
+            try:
+                existing = json.loads(generation_path.read_text())
+            except (OSError, ValueError) as error:
                 raise ValueError(
-                    f"{self.directory} holds episodes of another generation run (differs in: "
-                    f"{', '.join(changed)}). Use another output directory, or delete it to start over."
+                    f"{generation_path} cannot be read ({type(error).__name__}: {error}), so the {n_saved} "
+                    f"episodes in {self.directory / EPISODES_DIR} cannot be resumed safely. Pass another "
+                    "output directory, or delete this one to start over."
+                ) from None
+            if existing != generation:
+                changes = differences(existing, generation)
+                raise ValueError(
+                    f"{self.directory} holds {n_saved} episodes of another generation run; these settings "
+                    f"differ (recorded -> now): {'; '.join(changes)}. Re-run with the recorded settings to "
+                    "resume, or pass another output directory."
                 )
         else:
+            # No episode finished yet: nothing to lose, the settings of this run are recorded.
             _write_atomic(generation_path, json.dumps(generation, indent=2, sort_keys=True))
+
+    def close(self, discard_if_empty: bool = False) -> None:
+        """
+        Release the directory's lock.
+
+        :param discard_if_empty: remove what the store wrote when it saved no episode into a directory it
+            created, so that a run that failed at once leaves no stub behind
+        """
+        if discard_if_empty and self.created_directory and self.saved == 0:
+            (self.directory / GENERATION_FILE).unlink(missing_ok=True)
+            for name in (EPISODES_DIR, TRANSCRIPTS_DIR):
+                path = self.directory / name
+                if path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
+            self._lock.release()
+            (self.directory / LOCK_FILE).unlink(missing_ok=True)
+            if not any(self.directory.iterdir()):
+                self.directory.rmdir()
+            return
+        self._lock.release()
+
+    def __enter__(self) -> EpisodeStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close(discard_if_empty=exc is not None)
 
     def _episode_path(self, seed: int) -> Path:
         return self.directory / EPISODES_DIR / f"seed_{seed}.npz"
@@ -85,21 +230,36 @@ class EpisodeStore:
                 success=record.success,
                 summary=json.dumps(summary),
             )
+        self.saved += 1
 
     def load(self, seed: int) -> EpisodeRecord:
         """
         :param seed: an episode's seed, which must be in the store
         :return: the episode
+        :raises ValueError: naming the file and how to drop it, when it is truncated or damaged
         """
-        with np.load(self._episode_path(seed)) as data:
-            trajectory = TrajectoryWithRew(
-                obs=data["obs"],
-                acts=data["acts"],
-                infos=None,
-                terminal=bool(data["terminal"]),
-                rews=data["rews"],
-            )
-            return EpisodeRecord(seed, trajectory, bool(data["success"]), json.loads(str(data["summary"])))
+        path = self._episode_path(seed)
+        try:
+            with np.load(path) as data:
+                trajectory = TrajectoryWithRew(
+                    obs=data["obs"],
+                    acts=data["acts"],
+                    infos=None,
+                    terminal=bool(data["terminal"]),
+                    rews=data["rews"],
+                )
+                return EpisodeRecord(
+                    seed, trajectory, bool(data["success"]), json.loads(str(data["summary"]))
+                )
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise ValueError(
+                f"The finished episode {path} is damaged ({type(error).__name__}: {error}). Delete that file "
+                f"to play the episode with seed {seed} again, then re-run to resume."
+            ) from None
+
+
+def _is_empty_directory(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
 
 
 @contextmanager
@@ -138,8 +298,36 @@ def save_demonstrations(demos: Demonstrations, path: str | os.PathLike[str]) -> 
         serialize.save(directory / TRAJECTORIES_DIR, demos.trajectories)
     else:  # a HuggingFace dataset cannot be empty; the metadata still records what was played
         (directory / TRAJECTORIES_DIR).mkdir(exist_ok=True)
-    _write_atomic(directory / METADATA_FILE, json.dumps(demos.metadata, indent=2))
+    _write_atomic(directory / METADATA_FILE, json.dumps(demos.metadata.to_dict(), indent=2))
     return directory
+
+
+def _as_stored(trajectory: TrajectoryWithRew, dtype: np.dtype, index: int) -> TrajectoryWithRew:
+    """
+    A loaded trajectory with its observations in the recorded dtype, refusing values that the cast would
+    change silently (NaN becomes 0 in an integer array, 300 becomes 44 in uint8).
+
+    :raises ValueError: naming the trajectory and step
+    """
+    obs = np.asarray(trajectory.obs)
+    if obs.dtype != dtype and np.issubdtype(dtype, np.integer):
+        per_step = obs.reshape(len(obs), -1)
+        limits = np.iinfo(dtype)
+        bad = (~np.isfinite(per_step) | (per_step < limits.min) | (per_step > limits.max)).any(axis=1)
+        if np.issubdtype(per_step.dtype, np.floating):
+            bad |= (per_step != np.round(per_step)).any(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"trajectory {index}, step {int(np.argmax(bad))}: an observation value is not a {dtype} "
+                "(NaN, infinite, fractional or out of range)"
+            )
+    return TrajectoryWithRew(
+        obs=obs.astype(dtype, copy=False),
+        acts=np.asarray(trajectory.acts, dtype=np.int64),
+        infos=None,
+        terminal=bool(trajectory.terminal),
+        rews=np.asarray(trajectory.rews, dtype=np.float32),
+    )
 
 
 def load_demonstrations(
@@ -153,7 +341,8 @@ def load_demonstrations(
         be trained on them
     :return: the demonstrations
     :raises FileNotFoundError: if ``path`` holds no demonstrations
-    :raises ValueError: if they are corrupt or do not match ``observation_space``
+    :raises ValueError: if they are corrupt (naming the file, and the field or transition) or do not match
+        ``observation_space``
     """
     directory = Path(path)
     metadata_path = directory / METADATA_FILE
@@ -163,30 +352,27 @@ def load_demonstrations(
             f"{TRAJECTORIES_DIR}/, as written by save_demonstrations() or `sb3-llmae generate --out DIR`."
         )
     try:
-        metadata = json.loads(metadata_path.read_text())
-        dtype = np.dtype(metadata["observation_space"]["dtype"])
-        trajectories = [
-            TrajectoryWithRew(
-                obs=np.asarray(t.obs, dtype=dtype),
-                acts=np.asarray(t.acts, dtype=np.int64),
-                infos=None,
-                terminal=bool(t.terminal),
-                rews=np.asarray(t.rews, dtype=np.float32),
-            )
-            for t in (
-                serialize.load_with_rewards(directory / TRAJECTORIES_DIR) if metadata["kept_seeds"] else []
-            )
-        ]
+        raw_metadata = json.loads(metadata_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(
+            f"{metadata_path} cannot be read ({type(error).__name__}: {error}). It is damaged: generate the "
+            "demonstrations again."
+        ) from None
+    metadata = DemonstrationMetadata.from_dict(raw_metadata, source=str(metadata_path))
+    try:
+        dtype = np.dtype(metadata.observation_space["dtype"])
+        loaded = serialize.load_with_rewards(directory / TRAJECTORIES_DIR) if metadata.kept_seeds else []
+        trajectories = [_as_stored(trajectory, dtype, index) for index, trajectory in enumerate(loaded)]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(
             f"The demonstrations at {directory} could not be read ({type(error).__name__}: {error}). "
             "The files are corrupt or from an incompatible version: generate them again."
         ) from error
     demos = Demonstrations(trajectories=trajectories, metadata=metadata)
-    if len(trajectories) != len(metadata["kept_seeds"]):
+    if len(trajectories) != len(metadata.kept_seeds):
         raise ValueError(
             f"The demonstrations at {directory} are inconsistent: {METADATA_FILE} lists "
-            f"{len(metadata['kept_seeds'])} kept episodes, {TRAJECTORIES_DIR}/ holds {len(trajectories)}. "
+            f"{len(metadata.kept_seeds)} kept episodes, {TRAJECTORIES_DIR}/ holds {len(trajectories)}. "
             "Generate them again."
         )
     if observation_space is not None:

@@ -83,6 +83,13 @@ class Expert(ABC):
         """
         return {}
 
+    def cancel(self) -> None:  # noqa: B027
+        """
+        Cut short what the episodes in play are waiting for (a request in flight, a wait between retries),
+        so that they end at once; called from another thread when a run is interrupted. Episodes started
+        afterwards play as usual. Does nothing by default (an expert that never waits needs nothing).
+        """
+
     def progress_info(self) -> dict[str, Any]:
         """
         :return: short live figures for a progress bar (e.g. tokens used so far); none by default

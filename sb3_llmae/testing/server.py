@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -27,6 +28,9 @@ class FakeReply:
     :param delay_s: how long to wait before answering, on top of the server's latency
     :param prompt_tokens: the reported prompt tokens; by default the words in the request's messages
     :param completion_tokens: the reported completion tokens; by default the words in ``text``
+    :param body: the raw response body, sent as is instead of a chat completion (a fault: HTML, bad JSON)
+    :param content_type: the ``Content-Type`` header of ``body``
+    :param bytes_per_s: send the body this slowly, byte by byte (a trickling server); ``None``: at once
     """
 
     text: str = "ok"
@@ -35,6 +39,9 @@ class FakeReply:
     delay_s: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    body: bytes | None = None
+    content_type: str = "application/json"
+    bytes_per_s: float | None = None
 
     @classmethod
     def rate_limited(cls, retry_after: str | None = "1", retry_after_ms: str | None = None) -> FakeReply:
@@ -72,6 +79,68 @@ class FakeReply:
         :return: the reply
         """
         return cls(text=text, delay_s=delay_s)
+
+    @classmethod
+    def hang(cls, delay_s: float = 3600.0) -> FakeReply:
+        """
+        A reply that never comes (until the server stops).
+
+        :param delay_s: how long the server holds the connection before answering
+        :return: the reply
+        """
+        return cls(text="too late", delay_s=delay_s)
+
+    @classmethod
+    def trickle(cls, text: str = "Action: 2", bytes_per_s: float = 1.0) -> FakeReply:
+        """
+        A chat completion sent one byte at a time: every read succeeds, the whole takes minutes.
+
+        :param text: the assistant's message
+        :param bytes_per_s: the sending rate
+        :return: the reply
+        """
+        return cls(text=text, bytes_per_s=bytes_per_s)
+
+    @classmethod
+    def html(cls, status: int = 200) -> FakeReply:
+        """
+        A web page instead of JSON, as a proxy, a login wall or a wrong base URL gives.
+
+        :param status: the HTTP status
+        :return: the reply
+        """
+        page = b"<!DOCTYPE html><html><head><title>Welcome</title></head><body>It works!</body></html>"
+        return cls(status=status, body=page, content_type="text/html; charset=utf-8")
+
+    @classmethod
+    def invalid_json(cls) -> FakeReply:
+        """:return: a status-200 reply whose body is cut-off JSON"""
+        return cls(
+            body=b'{"id": "chatcmpl-1", "choices": [{"message": {"content": "Act',
+            content_type="application/json",
+        )
+
+    @classmethod
+    def nested_json(cls, depth: int = 100_000) -> FakeReply:
+        """
+        A status-200 reply of JSON nested deeper than any parser's recursion limit.
+
+        :param depth: how many arrays deep
+        :return: the reply
+        """
+        return cls(body=b"[" * depth + b"]" * depth)
+
+    @classmethod
+    def huge(cls, n_chars: int = 1_000_000, answer: str = "Action: 2") -> FakeReply:
+        """
+        A valid chat completion whose message is ``n_chars`` of free text ending in ``answer``.
+
+        :param n_chars: length of the text before the answer
+        :param answer: the last line of the message
+        :return: the reply
+        """
+        filler = "I look around and think about where the key may be. " * (n_chars // 53 + 1)
+        return cls(text=filler[:n_chars] + "\n" + answer)
 
 
 @dataclass(frozen=True)
@@ -308,12 +377,12 @@ class FakeOpenAIServer:
         if seconds > 0:
             self._stopping.wait(seconds)
 
-    def _answer(self, request: ReceivedRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _answer(self, request: ReceivedRequest) -> tuple[int, dict[str, str], dict[str, Any] | FakeReply]:
         """
         The response to a chat completion request.
 
         :param request: the received request
-        :return: status, extra headers and JSON body
+        :return: status, extra headers and JSON body (or the reply, when it has a raw body or trickles)
         """
         self._log_request(request)
         allowed, limit_headers = self._take_rate_limit_slot()
@@ -329,7 +398,7 @@ class FakeOpenAIServer:
                 self._in_flight -= 1
         return status, {**limit_headers, **headers}, body
 
-    def _reply(self, request: ReceivedRequest) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def _reply(self, request: ReceivedRequest) -> tuple[int, dict[str, str], dict[str, Any] | FakeReply]:
         """
         The scripted or responder's reply to a chat completion request.
 
@@ -341,6 +410,8 @@ class FakeOpenAIServer:
         if isinstance(reply, str):
             reply = FakeReply(text=reply)
         self._wait(self.latency_s + reply.delay_s)
+        if reply.body is not None:
+            return reply.status, dict(reply.headers), reply
         if reply.status != 200:
             if reply.status == 429:
                 error_type = "rate_limit_error"
@@ -377,6 +448,8 @@ class FakeOpenAIServer:
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         }
+        if reply.bytes_per_s is not None:
+            return 200, dict(reply.headers), dataclasses.replace(reply, body=json.dumps(body).encode("utf-8"))
         return 200, dict(reply.headers), body
 
 
@@ -441,14 +514,27 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             return ReceivedRequest(method=self.command, path=self.path, headers=headers, body=body, raw=raw)
 
         def _send_json(self, status: int, headers: Mapping[str, str], body: Any) -> None:
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+            if isinstance(body, FakeReply):
+                payload, content_type, rate = body.body or b"", body.content_type, body.bytes_per_s
+            elif isinstance(body, bytes):  # a file's content (the fake Batch API's output files)
+                payload, content_type, rate = body, "application/octet-stream", None
+            else:
+                payload, content_type, rate = json.dumps(body).encode("utf-8"), "application/json", None
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(payload)
+            if rate is None:
+                self.wfile.write(payload)
+                return
+            for index in range(len(payload)):
+                if server._stopping.is_set():
+                    return
+                self.wfile.write(payload[index : index + 1])
+                self.wfile.flush()
+                server._wait(1.0 / rate)
 
         def log_message(self, format: str, *args: Any) -> None:
             # BaseHTTPRequestHandler writes every request to stderr; route it to logging instead.

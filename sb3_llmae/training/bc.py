@@ -16,10 +16,12 @@ from imitation.util.logger import HierarchicalLogger
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.data import DataLoader
 
 from sb3_llmae.demonstrations.containers import Demonstrations
 from sb3_llmae.demonstrations.storage import load_demonstrations
+from sb3_llmae.envs import REGISTERED_PREFIX
 from sb3_llmae.training.evaluation import evaluate_success
 
 logger = logging.getLogger(__name__)
@@ -72,13 +74,29 @@ def as_demonstrations(
     """
     :param demonstrations: demonstrations, or the directory they were saved in
     :param policy: the policy to train on them
-    :return: the demonstrations, checked to fit the policy's observation space
-    :raises ValueError: naming both spaces if they do not fit
+    :return: the demonstrations, checked to fit the policy's observation space, with every observation
+        inside it and every action in the policy's action space
+    :raises ValueError: naming both spaces if they do not fit, or the first bad transition
     """
     if not isinstance(demonstrations, Demonstrations):
         demonstrations = load_demonstrations(demonstrations)
     demonstrations.check_observation_space(policy.observation_space)
+    demonstrations.check_values(policy.observation_space, policy.action_space)
     return demonstrations
+
+
+def env_id_of(env: VecEnv | None) -> str | None:
+    """
+    :param env: a vec env (e.g. ``model.get_env()``)
+    :return: the id its envs were made from (without the ``sb3_llmae/`` prefix), ``None`` if unknown
+    """
+    if env is None:
+        return None
+    try:
+        spec = env.get_attr("spec", [0])[0]
+    except AttributeError:
+        return None
+    return spec.id.removeprefix(REGISTERED_PREFIX) if spec is not None else None
 
 
 def actor_critic_policy(policy_or_model: BaseAlgorithm | ActorCriticPolicy) -> ActorCriticPolicy:
@@ -138,6 +156,7 @@ def pretrain_bc(
     eval_max_episode_steps: int | None = None,
     seed: int = 0,
     sb3_logger: Logger | None = None,
+    allow_env_mismatch: bool = False,
 ) -> BCReport:
     """
     Behaviour-clone demonstrations into a policy with ``imitation.algorithms.bc.BC``, in place.
@@ -167,13 +186,19 @@ def pretrain_bc(
     :param eval_max_episode_steps: step limit of evaluation episodes; ``None`` keeps the env's own
     :param seed: seed of the order in which demonstrations are batched
     :param sb3_logger: where to record ``bc/*`` figures at each evaluation (e.g. ``model.logger``)
+    :param allow_env_mismatch: train on demonstrations of another env than the model's (or ``eval_env``);
+        refused by default
     :return: the report
-    :raises ValueError: if the demonstrations' observations do not fit the policy, or the
-        arguments are inconsistent
+    :raises ValueError: if the demonstrations come from another env, hold a bad transition, their
+        observations do not fit the policy, or the arguments are inconsistent
     :raises TypeError: if the policy is not an ``ActorCriticPolicy``
     """
     policy = actor_critic_policy(policy_or_model)
     demos = as_demonstrations(demonstrations, policy)
+    target_env = eval_env
+    if target_env is None and isinstance(policy_or_model, BaseAlgorithm):
+        target_env = env_id_of(policy_or_model.get_env())
+    demos.check_env(target_env, allow_env_mismatch)
     transitions = demos.transitions
     if epochs <= 0 or eval_every <= 0 or eval_episodes <= 0:
         raise ValueError(

@@ -13,7 +13,7 @@ from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
-from sb3_llmae.training.bc import pretrain_bc
+from sb3_llmae.training.bc import env_id_of, pretrain_bc
 from sb3_llmae.training.critic import reinitialise_critic, warm_up_critic
 from sb3_llmae.training.ppo import REFERENCE_N_ENVS, InitMode, check_init, make_ppo
 
@@ -36,6 +36,7 @@ def llm_init_ppo(
     seed: int | None = None,
     callback: BaseCallback | None = None,
     tb_log_name: str = "PPO",
+    allow_env_mismatch: bool = False,
     **ppo_kwargs: Any,
 ) -> PPO:
     """
@@ -74,16 +75,22 @@ def llm_init_ppo(
     :param seed: seed of the model, its envs and the order of BC batches
     :param callback: called during the critic warm-up, as in ``learn()``
     :param tb_log_name: name of the TensorBoard run of BC, warm-up and later training
+    :param allow_env_mismatch: train on demonstrations of another env than ``env``; refused by default
     :param ppo_kwargs: passed to :func:`~sb3_llmae.training.ppo.make_ppo` (e.g. ``learning_rate``,
         ``n_steps``, ``tensorboard_log``, ``policy_kwargs``)
     :return: the model
-    :raises ValueError: for an unknown ``init``, or demonstrations that do not fit the policy
+    :raises ValueError: for an unknown ``init``, demonstrations of another env (unless allowed), or
+        demonstrations that do not fit the policy
     """
     if check_init(init) == "scratch":
         raise ValueError("llm_init_ppo initialises from demonstrations: init must be 'actor' or 'full'.")
     demos = (
         demonstrations if isinstance(demonstrations, Demonstrations) else load_demonstrations(demonstrations)
     )
+    # Checked before any work: the env's id, and the other arguments that only later steps would check.
+    demos.check_env(env if isinstance(env, str) else env_id_of(env), allow_env_mismatch)
+    if critic_warmup_steps < 0:
+        raise ValueError(f"critic_warmup_steps must be >= 0, got {critic_warmup_steps}.")
     eval_env = env if isinstance(env, str) else demos.env_id
     model = make_ppo(
         env,
@@ -107,6 +114,7 @@ def llm_init_ppo(
             "eval_max_episode_steps": max_episode_steps,
             "seed": seed or 0,
             "sb3_logger": model.logger if model.tensorboard_log is not None else None,
+            "allow_env_mismatch": True,  # checked above
             **bc_settings,
         },
     )

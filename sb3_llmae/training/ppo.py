@@ -129,7 +129,12 @@ def saved_obs_mode(path: str | os.PathLike[str], env_id: str) -> ObsMode:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No model file at {path}: pass the .zip written by model.save() or `train`.")
-    data, _, _ = load_from_zip_file(path, device="cpu")
+    try:
+        data, _, _ = load_from_zip_file(path, device="cpu")
+    except (ValueError, OSError, KeyError, EOFError) as error:
+        raise ValueError(
+            f"{path} cannot be read as a model ({error}): pass the .zip written by model.save() or `train`."
+        ) from None
     if data is None or "observation_space" not in data:
         raise ValueError(f"{path} holds no observation space: is it a model saved by SB3?")
     return obs_mode_of(env_id, data["observation_space"])

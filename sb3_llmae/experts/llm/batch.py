@@ -18,13 +18,13 @@ from typing import Any, Final
 from openai.types import Batch
 from tqdm.auto import tqdm
 
+from sb3_llmae.demonstrations.storage import BATCH_STATE_FILE
 from sb3_llmae.experts.llm.cache import CachedReply, request_key
 from sb3_llmae.experts.llm.client import ChatClient, ChatResult, LLMEndpointError
 from sb3_llmae.experts.llm.expert import LLMExpert
 
 logger = logging.getLogger(__name__)
 
-BATCH_STATE_FILE = "batch.json"
 BATCH_ENDPOINT: Final = "/v1/chat/completions"
 # OpenAI's limit on the requests of one batch.
 MAX_REQUESTS_PER_BATCH = 50_000

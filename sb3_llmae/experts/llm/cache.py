@@ -70,6 +70,8 @@ class ResponseCache:
 
     :param path: the SQLite file; created with its parent folders when missing
     :param busy_timeout_s: how long a write waits for another process's lock before failing
+    :raises ValueError: naming the file and the fix when it is a directory, not an SQLite file, or cannot
+        be written
     """
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 30.0) -> None:
@@ -78,10 +80,20 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._connection_pid: int | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # Open now so that an unusable path fails here rather than at the first request.
-        with self._lock:
-            self._connect()
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(f"{self.path} is a directory")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                self._connect()
+        except (OSError, sqlite3.Error) as error:
+            self._connection = None
+            raise ValueError(
+                f"The LLM response cache {self.path} cannot be used ({type(error).__name__}: {error}). "
+                "Pass another cache file (--cache PATH), delete this one if it is corrupt, or run without "
+                "a cache (--no-cache)."
+            ) from None
 
     def _connect(self) -> sqlite3.Connection:
         # A connection inherited through fork() must not be used by the child: open a fresh one.
@@ -123,21 +135,30 @@ class ResponseCache:
             return None
         return CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
 
-    def put(self, key: str, reply: CachedReply, model: str = "") -> None:
+    def put(self, key: str, reply: CachedReply, model: str = "") -> CachedReply:
         """
-        Store a reply, replacing any earlier one under the same key.
+        Store a reply, unless one is stored under the same key already: the first stored reply wins, so
+        that runs sharing a cache, and their replays, all see the same reply to a request.
 
         :param key: the request's key (see ``request_key``)
         :param reply: the reply to store
         :param model: the model that wrote the reply, kept for whoever inspects the file
+        :return: the reply stored under ``key`` now: ``reply``, or the one stored before it
         """
         with self._lock:
-            self._connect().execute(
-                "INSERT OR REPLACE INTO responses"
+            connection = self._connect()
+            connection.execute(
+                "INSERT OR IGNORE INTO responses"
                 " (key, model, text, prompt_tokens, completion_tokens, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (key, model, reply.text, reply.prompt_tokens, reply.completion_tokens, time.time()),
             )
+            row = connection.execute(
+                "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        return (
+            reply if row is None else CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
+        )
 
     def __len__(self) -> int:
         with self._lock:

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -23,6 +24,12 @@ from openai.types.chat import ChatCompletion
 
 from sb3_llmae.experts.llm.cache import CachedReply, ResponseCache, request_key
 from sb3_llmae.experts.llm.rate_limit import RateLimiter
+from sb3_llmae.experts.llm.replies import (
+    MalformedReplyError,
+    ReplyContent,
+    parse_completion_body,
+    read_bounded,
+)
 from sb3_llmae.experts.llm.single_flight import SingleFlight
 from sb3_llmae.experts.llm.tokens import approximate_prompt_tokens
 
@@ -53,6 +60,14 @@ NO_ENDPOINT_MESSAGE = (
 
 class LLMEndpointError(RuntimeError):
     """The LLM endpoint is not configured, cannot be reached or refused a request."""
+
+
+class LLMRequestCancelled(RuntimeError):
+    """A chat request was abandoned because :meth:`ChatClient.cancel` was called (e.g. on Ctrl-C)."""
+
+
+class _AttemptTimedOut(Exception):
+    """One attempt took longer than the timeout as a whole (a hanging or trickling server)."""
 
 
 class LLMRequestError(LLMEndpointError):
@@ -172,7 +187,8 @@ class ChatSettings:
 
     :param temperature: sampling temperature; 0 for (near-)greedy replies that the cache re-uses
     :param max_tokens: most tokens per reply; ``None`` leaves it to the server
-    :param timeout: seconds one request may take before it is abandoned (and retried)
+    :param timeout: seconds one attempt may take in all (connecting, waiting and reading the whole reply)
+        before it is abandoned (and retried)
     :param max_retries: how many times a failed request is retried (429 / 5xx / timeouts)
     :param extra_params: further request parameters (e.g. ``top_p``, ``seed``, ``stop``), sent in the
         request body and part of the cache key
@@ -259,7 +275,8 @@ class ChatClient:
     :param api_key: the endpoint's key; defaults to ``$OPENAI_API_KEY``; local servers need none
     :param settings: sampling, timeout and retry settings (:class:`ChatSettings`' defaults when ``None``)
     :param cache: a ``ResponseCache``, or the path of its SQLite file, or ``None`` for no cache
-    :param sleep: how to wait between retries (injectable so tests need not wait)
+    :param sleep: how to wait between retries (injectable so tests need not wait); by default a wait that
+        :meth:`cancel` cuts short
     :param rng: the random generator for backoff jitter
     :param rate_limiter: the limiter all requests pass through; by default one of its own with the
         settings' ``rpm`` and ``tpm`` (pass one to share it between clients of the same account)
@@ -272,7 +289,7 @@ class ChatClient:
         api_key: str | None = None,
         settings: ChatSettings | None = None,
         cache: ResponseCache | str | Path | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
@@ -281,6 +298,12 @@ class ChatClient:
         settings = settings if settings is not None else ChatSettings()
 
         # Empty variables count as unset, as in a shell's `OPENAI_API_KEY= cmd`.
+        if base_url:
+            self._base_url_origin = "base_url (--base-url)"
+        elif os.environ.get(BASE_URL_ENV):
+            self._base_url_origin = f"${BASE_URL_ENV}"
+        else:
+            self._base_url_origin = f"the default, used when only ${API_KEY_ENV} is set"
         base_url = base_url or os.environ.get(BASE_URL_ENV) or None
         api_key = api_key or os.environ.get(API_KEY_ENV) or None
         if base_url is None and api_key is None:
@@ -292,6 +315,9 @@ class ChatClient:
         self.usage = UsageStats()
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
+        # cancel() moves the epoch on; requests and waits begun in an earlier epoch end at once.
+        self._cancel_epoch = 0
+        self._cancel_condition = threading.Condition()
         # The retry loop is ours so that retries are counted, logged and testable.
         self._openai = openai.OpenAI(
             api_key=api_key or PLACEHOLDER_API_KEY,
@@ -303,7 +329,10 @@ class ChatClient:
             rate_limiter
             if rate_limiter is not None
             else RateLimiter(
-                rpm=settings.rpm, tpm=settings.tpm, max_pause_s=settings.backoff_max_s, sleep=sleep
+                rpm=settings.rpm,
+                tpm=settings.tpm,
+                max_pause_s=settings.backoff_max_s,
+                sleep=sleep if sleep is not None else self._interruptible_sleep,
             )
         )
         # Concurrent requests with the same cache key make one call (see complete()).
@@ -337,6 +366,7 @@ class ChatClient:
             separate cache entry (so repeated episodes may differ), at temperature 0 it is ignored
         :return: the reply, with its token usage and latency
         :raises LLMRequestError: when the request fails with a non-retryable error or after all retries
+        :raises LLMRequestCancelled: when :meth:`cancel` is called while the request is under way
         """
         if sample_index < 0:
             raise ValueError(f"sample_index must be >= 0, got {sample_index}")
@@ -370,6 +400,7 @@ class ChatClient:
         :param sample_index: which sample of this prompt is wanted
         :return: the reply
         """
+        epoch = self._cancel_epoch
         start = time.perf_counter()
         key = None
         if self.cache is not None:
@@ -387,15 +418,12 @@ class ChatClient:
                     retries=0,
                 )
         try:
-            completion, retries = self._create_with_retries(messages)
+            reply, retries = self._create_with_retries(messages, epoch)
         except LLMRequestError:
             self.usage.record_failure()
             raise
         latency_s = time.perf_counter() - start
-        text = (completion.choices[0].message.content or "") if completion.choices else ""
-        usage = completion.usage
-        prompt_tokens = usage.prompt_tokens if usage is not None else 0
-        completion_tokens = usage.completion_tokens if usage is not None else 0
+        text, prompt_tokens, completion_tokens = reply.text, reply.prompt_tokens, reply.completion_tokens
         self.usage.record_call(prompt_tokens, completion_tokens, latency_s)
         logger.debug(
             "LLM reply from %s in %.2fs (%d prompt + %d completion tokens, %d retries)",
@@ -407,7 +435,11 @@ class ChatClient:
         )
         if self.cache is not None and key is not None:
             try:
-                self.cache.put(key, CachedReply(text, prompt_tokens, completion_tokens), model=self.model)
+                # Another process may have stored a reply first: its reply is the one a replay gets, so it
+                # is the one this run uses too.
+                text = self.cache.put(
+                    key, CachedReply(text, prompt_tokens, completion_tokens), self.model
+                ).text
             except sqlite3.Error as error:
                 # The reply is paid for and good; losing its cache entry only costs a re-run.
                 logger.warning("Could not store an LLM reply in %s: %s", self.cache.path, error)
@@ -420,12 +452,124 @@ class ChatClient:
             retries=retries,
         )
 
-    def _create_with_retries(self, messages: Sequence[Mapping[str, str]]) -> tuple[ChatCompletion, int]:
+    def cancel(self) -> None:
+        """
+        Abandon every request under way, from any thread: each raises :class:`LLMRequestCancelled` at once,
+        whether it waits for a reply or between retries. Requests started later are sent as usual.
+        """
+        with self._cancel_condition:
+            self._cancel_epoch += 1
+            self._cancel_condition.notify_all()
+
+    def _check_cancelled(self, epoch: int) -> None:
+        if self._cancel_epoch != epoch:
+            raise LLMRequestCancelled(f"LLM request to {self.base_url} cancelled")
+
+    def _wait(self, seconds: float, epoch: int) -> None:
+        """Wait between retries; :meth:`cancel` cuts the wait short."""
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            with self._cancel_condition:
+                self._cancel_condition.wait_for(lambda: self._cancel_epoch != epoch, timeout=seconds)
+        self._check_cancelled(epoch)
+
+    def _send(self, request: dict[str, Any]) -> tuple[ReplyContent, Mapping[str, str]]:
+        """
+        One attempt: send the request and read the whole reply, at most ``MAX_REPLY_BYTES`` of it.
+
+        :param request: the keyword arguments of ``chat.completions.create``
+        :return: the reply's text and token usage, and the response headers
+        """
+        body = {name: value for name, value in request.items() if name != "extra_body"}
+        body.update(request.get("extra_body", {}))
+        # `post`, the client's documented way to reach any endpoint, not `chat.completions.create`: create()
+        # walks every message through a type-directed transform that costs more CPU than the rest of the call
+        # and caps the requests a process keeps in flight (benchmarks/llm_generation.py). The raw-response
+        # header asks for the unread, streamed response, so that the reply is read with a bound.
+        response: Any = self._openai.post(
+            "/chat/completions",
+            body=body,
+            cast_to=ChatCompletion,
+            options={"headers": {RAW_RESPONSE_HEADER: "stream"}},
+        )
+        try:
+            reply = parse_completion_body(
+                read_bounded(response.iter_bytes()), response.headers.get("content-type", "")
+            )
+            return reply, dict(response.headers)
+        finally:
+            response.close()
+
+    def _attempt(self, request: dict[str, Any], epoch: int) -> ReplyContent:
+        """
+        One attempt through the rate limiter, bounded as a whole by the timeout however slowly the server
+        trickles its reply, and ended at once by :meth:`cancel`. The request runs on a daemon thread that
+        is left behind when either comes first, so that neither a hung server nor a finished run waits for
+        it. The limiter is asked and told in the calling thread, which it knows across retries.
+
+        :param request: the keyword arguments of ``chat.completions.create``
+        :param epoch: the cancellation epoch the request started in
+        :return: the reply's text and token usage
+        """
+        limiter = self.rate_limiter
+        reservation = limiter.acquire(
+            approximate_prompt_tokens(request["messages"]) + (self.settings.max_tokens or 0)
+        )
+        outcome: Future[tuple[ReplyContent, Mapping[str, str]]] = Future()
+
+        def send() -> None:
+            try:
+                outcome.set_result(self._send(request))
+            except BaseException as error:  # handed to the waiting thread, which raises it
+                outcome.set_exception(error)
+
+        def wake(_: Future[tuple[ReplyContent, Mapping[str, str]]]) -> None:
+            with self._cancel_condition:
+                self._cancel_condition.notify_all()
+
+        try:
+            self._check_cancelled(epoch)
+            outcome.add_done_callback(wake)
+            threading.Thread(target=send, name="sb3-llmae-request", daemon=True).start()
+            with self._cancel_condition:
+                self._cancel_condition.wait_for(
+                    lambda: outcome.done() or self._cancel_epoch != epoch, timeout=self.settings.timeout
+                )
+            self._check_cancelled(epoch)
+            if not outcome.done():
+                raise _AttemptTimedOut()
+            reply, headers = outcome.result()
+        except openai.APIStatusError as error:
+            limiter.release(reservation)
+            limiter.observe(
+                error.response.headers,
+                rate_limited=error.status_code == 429,
+                retry_after=parse_retry_after(error.response.headers),
+            )
+            raise
+        except BaseException:
+            limiter.release(reservation)
+            raise
+        limiter.release(reservation, reply.prompt_tokens + reply.completion_tokens)
+        limiter.observe(headers)
+        return reply
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        """Sleep that :meth:`cancel` cuts short (the rate limiter's waits, so that Ctrl-C ends them)."""
+        with self._cancel_condition:
+            epoch = self._cancel_epoch
+            self._cancel_condition.wait_for(lambda: self._cancel_epoch != epoch, timeout=seconds)
+
+    def _create_with_retries(
+        self, messages: Sequence[Mapping[str, str]], epoch: int
+    ) -> tuple[ReplyContent, int]:
         """
         Send the request until it succeeds, fails for good or runs out of retries.
 
         :param messages: the chat so far
-        :return: the ``ChatCompletion`` and how many retries it took
+        :param epoch: the cancellation epoch the request started in
+        :return: the reply and how many retries it took
         """
         request: dict[str, Any] = {
             "model": self.model,
@@ -439,23 +583,32 @@ class ChatClient:
         attempt = 0
         while True:
             try:
-                return self._send(request), attempt
+                return self._attempt(request, epoch), attempt
+            except MalformedReplyError as error:
+                # A server that answers a chat request with a web page or garbage does so every time.
+                raise LLMRequestError(
+                    f"LLM request to {self.base_url} (model {self.model!r}) got a reply that is not a chat "
+                    f"completion: {self._redact(str(error))}",
+                    base_url=self.base_url,
+                    status_code=None,
+                    attempts=attempt + 1,
+                ) from None
             except openai.APIStatusError as error:
-                last_error: openai.APIError = error
+                last_error: Exception = error
                 status_code: int | None = error.status_code
                 retryable = error.status_code in RETRYABLE_STATUS_CODES or error.status_code >= 500
                 retry_after = parse_retry_after(error.response.headers)
                 reason = f"HTTP {error.status_code}: {self._redact(error.message)}"
-            except openai.APITimeoutError as error:
+            except (openai.APITimeoutError, _AttemptTimedOut) as error:
                 last_error, status_code, retryable, retry_after = error, None, True, None
-                reason = f"no reply within the {self.settings.timeout:g} s timeout"
+                reason = f"no complete reply within the {self.settings.timeout:g} s timeout"
             except openai.APIConnectionError as error:
                 last_error, status_code, retryable, retry_after = error, None, True, None
                 underlying = error.__cause__ if error.__cause__ is not None else error
                 reason = f"connection failed ({type(underlying).__name__})"
             if not retryable or attempt == self.settings.max_retries:
                 # A status error carries the server's reply, which might echo the key: leave it unchained.
-                cause = None if isinstance(last_error, openai.APIStatusError) else last_error
+                cause = last_error if isinstance(last_error, openai.APIConnectionError) else None
                 raise LLMRequestError(
                     self._failure_message(status_code, reason, attempt + 1),
                     base_url=self.base_url,
@@ -473,50 +626,7 @@ class ChatClient:
                 self.settings.max_retries,
                 wait_s,
             )
-            self._sleep(wait_s)
-
-    def _send(self, request: dict[str, Any]) -> ChatCompletion:
-        """
-        Send one attempt through the rate limiter, which learns from the reply's headers.
-
-        :param request: the ``chat.completions.create`` arguments
-        :return: the completion
-        """
-        limiter = self.rate_limiter
-        reservation = limiter.acquire(
-            approximate_prompt_tokens(request["messages"]) + (self.settings.max_tokens or 0)
-        )
-        body = {name: value for name, value in request.items() if name != "extra_body"}
-        body.update(request.get("extra_body", {}))
-        used_tokens: int | None = None
-        try:
-            # `post`, the client's documented way to reach any endpoint, not `chat.completions.create`:
-            # create() walks every message through a type-directed transform that costs more CPU than the
-            # rest of the call and caps the requests a process keeps in flight (benchmarks/llm_generation.py).
-            reply: Any = self._openai.post(
-                "/chat/completions",
-                body=body,
-                cast_to=ChatCompletion,
-                options={"headers": {RAW_RESPONSE_HEADER: "true"}},
-            )
-            # A client version that ignores the header returns the completion itself, without headers.
-            headers = {} if isinstance(reply, ChatCompletion) else reply.headers
-            completion: ChatCompletion = reply if isinstance(reply, ChatCompletion) else reply.parse()
-            if completion.usage is not None:
-                used_tokens = completion.usage.total_tokens
-        except openai.APIStatusError as error:
-            limiter.release(reservation)
-            headers = error.response.headers
-            limiter.observe(
-                headers, rate_limited=error.status_code == 429, retry_after=parse_retry_after(headers)
-            )
-            raise
-        except BaseException:
-            limiter.release(reservation)
-            raise
-        limiter.release(reservation, used_tokens)
-        limiter.observe(headers)
-        return completion
+            self._wait(wait_s, epoch)
 
     def _retry_wait(self, attempt: int, retry_after: float | None) -> float:
         """
@@ -554,10 +664,12 @@ class ChatClient:
             advice = "The server failed: check its logs, or retry later"
         elif status_code is not None:
             advice = "The endpoint rejected the request: check the model name and sampling parameters"
-        elif reason.startswith("no reply"):
+        elif reason.startswith("no complete reply"):
             advice = "The server is overloaded or the model is slow: raise the timeout or run fewer workers"
         else:
-            advice = f"Is the server running and is {BASE_URL_ENV} right?"
+            advice = (
+                f"Is a server running at {self.base_url}? (the address comes from {self._base_url_origin})"
+            )
         return (
             f"LLM request to {self.base_url} (model {self.model!r}) failed after {attempts} attempt(s): "
             f"{reason}. {advice}"

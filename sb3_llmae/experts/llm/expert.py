@@ -37,6 +37,8 @@ FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
 # Spreads the sample indices of one episode's requests apart from the next episode's.
 SAMPLES_PER_EPISODE = 100_000
 OPERATIONAL_SETTINGS = frozenset({"base_url", "timeout", "max_retries", "cache", "rpm", "tpm"})
+# An episode is marked as played mostly by the fallback action above this share of its steps.
+MOSTLY_FALLBACK_RATE = 0.5
 
 
 def template_fingerprint(template: PromptTemplate) -> str:
@@ -187,6 +189,8 @@ class LLMEpisode(ExpertEpisode):
             "plans": self.n_plans,
             "invalid_replies": self.n_invalid_replies,
             "fallbacks": self.n_fallbacks,
+            # an episode the fallback played more than the model is no demonstration of the model
+            "mostly_fallback": self.n_fallbacks > MOSTLY_FALLBACK_RATE * max(self.n_steps, 1),
             "prompt_tokens": sum(e.get("prompt_tokens", 0) for e in self.transcript),
             "completion_tokens": sum(e.get("completion_tokens", 0) for e in self.transcript),
             "transcript": self.transcript,
@@ -298,6 +302,9 @@ class LLMExpert(Expert):
         prices = self.prices
         cost = prices.cost(usage["prompt_tokens"], usage["completion_tokens"]) if prices is not None else None
         return {**usage, "cost_usd": cost}
+
+    def cancel(self) -> None:
+        self.client.cancel()
 
     def progress_info(self) -> dict[str, Any]:
         usage = self.client.usage

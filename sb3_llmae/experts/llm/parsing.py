@@ -66,6 +66,13 @@ _LIST_ITEM_PREFIX = re.compile(r"^\s*(?:\d+\s*[.)]|[-*\u2022])\s+")
 _LIST_SEPARATORS = re.compile(r",|;|->|\u2192|\n")
 _LEADING_NUMBER = re.compile(r"(\d+)(?!\.?\d)")
 _TRIM_CHARACTERS = " \t\r\n*`'\"[]()<>{}.!:"
+# How far before a mention a negation is looked for: far more than _NEGATION_REACH words, and a bound
+# that keeps parsing linear in the length of a reply.
+_NEGATION_WINDOW_CHARS = 200
+# JSON objects are looked for where a key starts ('{"'); the first ones only, so that a reply full of
+# braces cannot make parsing quadratic.
+_JSON_OBJECT_START = re.compile(r'\{\s*"')
+_MAX_JSON_CANDIDATES = 64
 
 
 def _normalize(text: str) -> str:
@@ -88,8 +95,9 @@ def _is_negated(text: str, start: int) -> bool:
     """
     :return: whether one of the few words before ``start``, in the same clause, is a negation
     """
-    clause_start = 0
-    for boundary in _CLAUSE_BOUNDARY.finditer(text, 0, start):
+    window_start = max(0, start - _NEGATION_WINDOW_CHARS)
+    clause_start = window_start
+    for boundary in _CLAUSE_BOUNDARY.finditer(text, window_start, start):
         clause_start = boundary.end()
     # "I won't turn left" is negated, "rather than go forward I turn right" is not (for right).
     preceding_words = text[clause_start:start].split()[-_NEGATION_REACH:]
@@ -145,16 +153,19 @@ def _json_objects(text: str) -> list[tuple[int, dict[str, object]]]:
     :return: every JSON object embedded in ``text``, with its start offset
     """
     decoder = json.JSONDecoder()
-    objects, position = [], text.find("{")
-    while position != -1:
+    objects: list[tuple[int, dict[str, object]]] = []
+    resume_at = 0
+    for candidate, match in enumerate(_JSON_OBJECT_START.finditer(text)):
+        if candidate == _MAX_JSON_CANDIDATES:
+            break
+        if match.start() < resume_at:
+            continue
         try:
-            value, end = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            position = text.find("{", position + 1)
+            value, resume_at = decoder.raw_decode(text, match.start())
+        except (json.JSONDecodeError, RecursionError):
             continue
         if isinstance(value, dict):
-            objects.append((position, value))
-        position = text.find("{", end)
+            objects.append((match.start(), value))
     return objects
 
 

@@ -1,0 +1,69 @@
+"""Output paths of the CLI: checked before any work, and a model that cannot be saved where asked is saved
+beside a fallback path rather than lost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+logger = logging.getLogger(__name__)
+
+
+def model_zip_path(path: str | os.PathLike[str]) -> Path:
+    """
+    :param path: where a model is to be saved
+    :return: the file SB3's ``save()`` writes for it (it adds ``.zip`` to a path without a suffix)
+    """
+    path = Path(path)
+    return path if path.suffix else path.with_suffix(".zip")
+
+
+def check_output_file(path: str | os.PathLike[str]) -> Path:
+    """
+    Check, before any work, that a model can be written at ``path``.
+
+    :param path: the model file to write
+    :return: the file that will be written
+    :raises ValueError: if it is a directory, or its folder cannot be created or written
+    """
+    file = model_zip_path(path)
+    if file.is_dir():
+        raise ValueError(f"The output {file} is a directory: pass a file path such as {file / 'model.zip'}.")
+    existing = file.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"Cannot write {file}: {existing} is not a writable directory. Pass another path, or fix its "
+            "permissions."
+        )
+    if file.exists() and not os.access(file, os.W_OK):
+        raise ValueError(f"Cannot overwrite {file}: it is read-only. Pass another path.")
+    return file
+
+
+def save_model(model: BaseAlgorithm, path: str | os.PathLike[str]) -> Path:
+    """
+    Save a model at ``path``; if that fails, in the temporary directory, and say where.
+
+    :param model: the trained model
+    :param path: where it is asked for
+    :return: where it was saved
+    :raises OSError: only if the fallback fails too
+    """
+    file = model_zip_path(path)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        model.save(file)
+        return file
+    except OSError as error:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        fallback = Path(tempfile.gettempdir()) / f"sb3-llmae-{file.stem}-{stamp}-{os.getpid()}.zip"
+        model.save(fallback)
+        logger.error("Could not save the model to %s (%s); saved it to %s instead.", file, error, fallback)
+        return fallback
