@@ -3,7 +3,6 @@ rl-zoo3's hyperparameter files alone can train an LLM-initialised PPO."""
 
 from __future__ import annotations
 
-import logging
 import os
 from contextlib import ExitStack
 from typing import Any
@@ -17,8 +16,6 @@ from sb3_llmae.training.critic import actor_frozen
 from sb3_llmae.training.llm_init import clone_prior
 from sb3_llmae.training.ppo import InitMode, check_init
 
-logger = logging.getLogger(__name__)
-
 
 class LLMInitCallback(BaseCallback):
     """
@@ -31,7 +28,9 @@ class LLMInitCallback(BaseCallback):
 
     In rl-zoo3, list it first under ``callback:`` (before any callback that evaluates at the start),
     e.g. ``- sb3_llmae.LLMInitCallback: {demonstrations: demos/doorkey8}``. It acts once: a second
-    ``learn()`` on the same model continues from the trained weights.
+    ``learn()`` on the same model continues from the trained weights. What BC did goes to the model's
+    logger (``llm_init/bc_epochs``, ``llm_init/bc_accuracy``, ``llm_init/bc_success_rate``,
+    ``llm_init/critic_warmup_until``; BC's own ``bc/*`` when the model writes TensorBoard).
 
     :param demonstrations: demonstrations, or the directory they were saved in (``sb3-llmae generate``)
     :param init: ``"actor"`` (keep the actor, fresh critic; the model's policy should not share its
@@ -110,12 +109,13 @@ class LLMInitCallback(BaseCallback):
             rollout = self.on_policy_model.n_steps * self.on_policy_model.n_envs
             self.warmup_end = self.num_timesteps + -(-self.critic_warmup_steps // rollout) * rollout
             self._frozen.enter_context(actor_frozen(actor_critic_policy(self.model)))
-        logger.info(
-            "LLM prior: BC %d epochs, greedy success %s; critic warm-up until step %d.",
-            self.report.epochs,
-            "not measured" if self.report.success_rate is None else f"{self.report.success_rate:.0%}",
-            self.warmup_end,
-        )
+        # In the model's logger, so that rl-zoo3's console (and TensorBoard) show what the prior is.
+        self.logger.record("llm_init/bc_epochs", self.report.epochs)
+        self.logger.record("llm_init/bc_accuracy", self.report.accuracy)
+        if self.report.success_rate is not None:
+            self.logger.record("llm_init/bc_success_rate", self.report.success_rate)
+        self.logger.record("llm_init/critic_warmup_until", self.warmup_end)
+        self.logger.dump(self.num_timesteps)
 
     def _on_rollout_start(self) -> None:
         # The updates so far (one per rollout) ran with the actor frozen; from here on PPO moves it.
