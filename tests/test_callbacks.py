@@ -25,6 +25,7 @@ from sb3_llmae import (
     make_vec_env,
 )
 from sb3_llmae.envs import unwrap_minigrid
+from sb3_llmae.training.callbacks.heatmap import TILE_SIZE
 from sb3_llmae.training.critic import actor_parameters, critic_modules
 from tests.training_helpers import FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos
 
@@ -175,7 +176,7 @@ def test_heatmap_draws_over_the_grid_when_the_layout_is_fixed(tmp_path):
     model = tiny_ppo(env_id="MiniGrid-Empty-5x5-v0")
     callback = VisitationHeatmapCallback(save_freq=1000, log_dir=tmp_path)
     model.learn(64, callback=callback)
-    assert callback.background is not None and callback.background.shape == (80, 80, 3)
+    assert callback.background is not None and callback.background.shape == (5 * TILE_SIZE, 5 * TILE_SIZE, 3)
     # saved at the end of training, even before save_freq
     assert np.load(tmp_path / "heatmaps" / "visits_step64.npy").sum() == 64
     assert (tmp_path / "heatmaps" / "visits_step64.png").stat().st_size > 0

@@ -188,3 +188,18 @@ def test_llm_init_ppo_keeps_and_improves_a_good_prior_on_doorkey():
     model.learn(10_000, reset_num_timesteps=False)
     assert model.num_timesteps == 1024 + 10_240
     assert evaluate_success(model, env_id, eval_seeds).success_rate >= 0.9
+
+
+def test_bc_warm_up_and_training_share_one_tensorboard_run(demos, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = init_ppo(
+        demos, bc_kwargs={"stop_at_success": 1.0}, critic_warmup_steps=64, tensorboard_log=str(tmp_path)
+    )
+    model.learn(64, reset_num_timesteps=False)
+    (events,) = tmp_path.rglob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    scalars = set(accumulator.Tags()["scalars"])
+    assert {"bc/loss", "bc/accuracy", "bc/success_rate", "bc/epoch", "train/explained_variance"} <= scalars
+    assert accumulator.Scalars("bc/success_rate")[-1].value == 1.0

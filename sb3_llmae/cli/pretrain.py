@@ -47,6 +47,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     bc_kwargs = {keyword: getattr(args, keyword) for _, keyword, _, _ in BC_OPTIONS}
     bc_kwargs["stop_at_success"] = args.stop_at_success
+    bc_kwargs["progress_bar"] = not args.no_progress
     model = llm_init_ppo(
         args.env,
         args.demos,
@@ -100,4 +101,5 @@ def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS)
     parser.add_argument("--max-episode-steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true", help="hide BC's progress bar")
     parser.set_defaults(func=cmd_pretrain)

@@ -147,7 +147,9 @@ class SampleEfficiencyCallback(EventCallback):
         self.eval_dir = Path()
         self.obs_mode: ObsMode = "image"
         self.next_eval = 0
+        # time spent evaluating so far: wall clock, and CPU time of this process
         self.eval_seconds = 0.0
+        self.eval_cpu_seconds = 0.0
         self.last_step: int | None = None
         self.first_step_reached: dict[str, dict[float, int]] = {kind: {} for kind in ACTION_KINDS}
 
@@ -178,7 +180,7 @@ class SampleEfficiencyCallback(EventCallback):
         :return: the greedy and the sampled results
         """
         assert self.eval_env_id is not None, "evaluate() runs once the callback is initialised"
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step = self.num_timesteps
         settings: dict[str, Any] = {
             "obs_mode": self.obs_mode,
@@ -195,6 +197,7 @@ class SampleEfficiencyCallback(EventCallback):
             )
         seconds = time.perf_counter() - start
         self.eval_seconds += seconds
+        self.eval_cpu_seconds += time.process_time() - start_cpu
         self.last_step = step
         arrays: dict[str, Any] = evaluation_arrays(step, greedy, sampled)
         np.savez(self.eval_dir / eval_file_name(step), **arrays)
