@@ -93,7 +93,7 @@ def record_gif(
     deterministic: bool = True,
     max_episode_steps: int | None = None,
     fps: int = DEFAULT_FPS,
-    tile_size: int = 16,
+    tile_size: int = 32,
 ) -> list[RecordedEpisode]:
     """
     Play episodes of a model one after the other and write them as one animated GIF.

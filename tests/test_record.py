@@ -24,7 +24,7 @@ def test_record_gif_of_a_saved_model(tmp_path, algo):
     assert [episode.seed for episode in recorded] == [0, 1]
     assert all(episode.length <= 6 for episode in recorded)
     with Image.open(out) as gif:
-        assert gif.size == (5 * 16, 5 * 16)
+        assert gif.size == (5 * 32, 5 * 32)
         assert gif.info["loop"] == 0
         total_ms = 0
         for index in range(gif.n_frames):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -88,3 +89,58 @@ def test_rl_zoo3_trains_llm_initialised_ppo_from_the_hyperparams(tmp_path):
     assert [
         line.split("|")[2].strip() for line in result.stdout.splitlines() if "critic_warmup_until" in line
     ] == ["64"]
+
+
+def zoo(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", module, *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=280)
+
+
+@pytest.mark.slow
+def test_rl_zoo3_tooling_works_on_the_plugins_runs(tmp_path):
+    env_id = "sb3_llmae/MiniGrid-Empty-5x5-v0"
+    folder_name = "sb3_llmae-MiniGrid-Empty-5x5-v0"  # rl-zoo3's folder name for the id
+    trained = zoo(
+        "rl_zoo3.train", "--algo", "ppo", "--env", env_id, "--gym-packages", "sb3_llmae",
+        "-conf", str(REPO_ROOT / "hyperparams" / "ppo.yml"), "-n", "2048", "--seed", "0",
+        "--hyperparams", "n_envs:2", "n_steps:64", "batch_size:64",
+        "--eval-freq", "256", "--eval-episodes", "2", "-f", "logs", cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    (run_dir,) = (tmp_path / "logs" / "ppo").glob(f"{folder_name}_*")
+    assert "is_success" in (run_dir / "0.monitor.csv").read_text().splitlines()[1]
+
+    enjoyed = zoo(
+        "rl_zoo3.enjoy", "--algo", "ppo", "--env", env_id, "--gym-packages", "sb3_llmae", "-f", "logs",
+        "-n", "50", "--no-render", cwd=tmp_path,
+    )  # fmt: skip
+    assert enjoyed.returncode == 0, enjoyed.stderr[-3000:]
+
+    recorded = zoo(
+        "sb3_llmae.zoo", "record_video", "--algo", "ppo", "--env", env_id, "-f", "logs", "-n", "20",
+        "-o", "videos", cwd=tmp_path,
+    )  # fmt: skip
+    assert recorded.returncode == 0, recorded.stderr[-3000:]
+    assert list((tmp_path / "videos").rglob("*.mp4"))
+
+    for y_axis in ("success", "reward"):
+        plotted = zoo(
+            "rl_zoo3.plots.plot_train", "-a", "ppo", "-e", folder_name, "-f", "logs", "-y", y_axis, "-w", "5",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert plotted.returncode == 0, plotted.stderr[-3000:]
+        assert "No data available" not in plotted.stdout
+
+    all_plotted = zoo(
+        "rl_zoo3.plots.all_plots", "-a", "ppo", "-e", folder_name, "-f", "logs", "--no-display",
+        "-o", "all_plots", cwd=tmp_path,
+    )  # fmt: skip
+    assert all_plotted.returncode == 0, all_plotted.stderr[-3000:]
+    assert (tmp_path / "all_plots.pkl").exists()
+    from_file = zoo(
+        "rl_zoo3.plots.plot_from_file", "-i", "all_plots.pkl", "-o", "from_file", "--format", "png",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert from_file.returncode == 0, from_file.stderr[-3000:]
+    assert list(tmp_path.glob("from_file*.png"))

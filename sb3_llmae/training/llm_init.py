@@ -9,6 +9,7 @@ from typing import Any
 
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
@@ -34,11 +35,12 @@ def clone_prior(
     max_episode_steps: int | None = None,
     seed: int | None = None,
     env_id: str | None = None,
+    sb3_logger: Logger | None = None,
 ) -> BCReport:
     """
     The prior of an LLM-initialised model: behaviour-clone the demonstrations into the model's
-    policy (``bc_kwargs`` over ``LLM_INIT_BC_KWARGS``, ``bc/*`` figures to the model's logger when it
-    writes TensorBoard), then, with ``init="actor"``, draw the critic's weights afresh.
+    policy (``bc_kwargs`` over ``LLM_INIT_BC_KWARGS``), then, with ``init="actor"``, draw the critic's
+    weights afresh.
 
     :param model: an on-policy model (PPO, MaskablePPO) with an actor-critic policy, changed in place
     :param demonstrations: the demonstrations
@@ -47,6 +49,7 @@ def clone_prior(
     :param max_episode_steps: step limit of the episodes that measure BC's success rate
     :param seed: seed of the order of BC batches
     :param env_id: env BC's success rate is measured on; ``None``: the demonstrations' env
+    :param sb3_logger: where BC's ``bc/*`` figures go at each evaluation (e.g. ``model.logger``)
     :return: what BC did
     """
     bc_settings = {**LLM_INIT_BC_KWARGS, **(bc_kwargs or {})}
@@ -58,7 +61,7 @@ def clone_prior(
             "eval_env": (env_id or demonstrations.env_id) if stop_at_success is not None else None,
             "eval_max_episode_steps": max_episode_steps,
             "seed": seed or 0,
-            "sb3_logger": model.logger if model.tensorboard_log is not None else None,
+            "sb3_logger": sb3_logger,
             **bc_settings,
         },
     )
@@ -165,6 +168,7 @@ def llm_init_ppo(
         max_episode_steps=max_episode_steps,
         seed=seed,
         env_id=eval_env,
+        sb3_logger=model.logger if model.tensorboard_log is not None else None,
     )
     warm_up_critic(model, critic_warmup_steps, callback=callback, tb_log_name=tb_log_name)
     return model

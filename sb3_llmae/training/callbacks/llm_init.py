@@ -29,8 +29,8 @@ class LLMInitCallback(BaseCallback):
     In rl-zoo3, list it first under ``callback:`` (before any callback that evaluates at the start),
     e.g. ``- sb3_llmae.LLMInitCallback: {demonstrations: demos/doorkey8}``. It acts once: a second
     ``learn()`` on the same model continues from the trained weights. What BC did goes to the model's
-    logger (``llm_init/bc_epochs``, ``llm_init/bc_accuracy``, ``llm_init/bc_success_rate``,
-    ``llm_init/critic_warmup_until``; BC's own ``bc/*`` when the model writes TensorBoard).
+    logger (BC's ``bc/*`` at each of its evaluations, then ``llm_init/bc_epochs``, ``llm_init/bc_accuracy``,
+    ``llm_init/bc_success_rate``, ``llm_init/critic_warmup_until``): rl-zoo3's console and TensorBoard.
 
     :param demonstrations: demonstrations, or the directory they were saved in (``sb3-llmae generate``)
     :param init: ``"actor"`` (keep the actor, fresh critic; the model's policy should not share its
@@ -104,6 +104,7 @@ class LLMInitCallback(BaseCallback):
             bc_kwargs=self.bc_kwargs,
             max_episode_steps=self.max_episode_steps,
             seed=self.model.seed if self.seed is None else self.seed,
+            sb3_logger=self.logger,
         )
         if self.critic_warmup_steps > 0:
             rollout = self.on_policy_model.n_steps * self.on_policy_model.n_envs
