@@ -92,3 +92,17 @@ def test_rl_zoo3_continues_a_pretrained_model(pretrained, tmp_path):
     assert not model.policy.share_features_extractor
     assert isinstance(model.policy.pi_features_extractor, MinigridFeaturesExtractor)
     assert evaluate_success(model, ENV_ID, seeds=range(2)).success_rate == 1.0
+
+
+def test_pretrain_prints_a_command_that_works_as_printed(tmp_path, capsys):
+    save_demonstrations(empty_5x5_demos(2), tmp_path / "demos")
+    model_path = tmp_path / "model.zip"
+    pretrain = ["pretrain", "--env", ENV_ID, "--demos", str(tmp_path / "demos"), "--out", str(model_path)]
+    assert main([*pretrain, "--stop-at-success", "none", "--bc-epochs", "1", "--bc-batch-size", "4",
+                 "--warmup-steps", "0", "--n-envs", "2", "--no-progress"]) == 0  # fmt: skip
+    (hint,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  sb3-llmae train")]
+    command = hint.split()[1:]
+    assert command[command.index("--steps") + 1] == "100000"
+    command[command.index("--steps") + 1] = str(ROLLOUT)  # the same command, a shorter run
+    assert main([*command, "--n-envs", "2", "--eval-episodes", "0", "--no-progress"]) == 0
+    assert (tmp_path / "model_run" / "model.zip").exists()

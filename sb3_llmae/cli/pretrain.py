@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import time
+from pathlib import Path
 from typing import Any
 
 from sb3_llmae.training import LLM_INIT_BC_KWARGS, REFERENCE_N_ENVS, llm_init_ppo, pretrain_bc
@@ -62,8 +63,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     print(
         f"env: {args.env}  init: {args.init}  critic warm-up: {model.num_timesteps} steps\n"
         f"time: {time.perf_counter() - start:.1f} s\n"
-        f"model written to {args.out}; continue with "
-        f"`sb3-llmae train --env {args.env} --load {args.out} --steps N --out DIR`"
+        f"model written to {args.out}; continue with\n"
+        f"  sb3-llmae train --env {args.env} --load {args.out} --steps 100000 "
+        f"--out {Path(args.out).with_suffix('')}_run"
     )
     return 0
 
