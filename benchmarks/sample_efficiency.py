@@ -9,7 +9,8 @@ torch thread each.
 
 The defaults are the tuned settings: BC (lr 1e-3) stops at 0.9 greedy success. The reference
 recipe stops BC (lr 1e-4) at 0.15: ``--stop-at-success 0.15 --bc-learning-rate 1e-4``. PPO uses
-the reference hyperparameters (``REFERENCE_PPO_KWARGS``) for both methods.
+the reference hyperparameters (``REFERENCE_PPO_KWARGS``) for both methods. ``--algos ppo maskable``
+also runs sb3-contrib's ``MaskablePPO`` with the MiniGrid action masks (same hyperparameters).
 
     python benchmarks/sample_efficiency.py [--seeds 0 1 2] [--steps 50000] [--workers 2] [--out results.json]
 """
@@ -26,7 +27,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch as th
+from sb3_contrib import MaskablePPO
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from sb3_llmae import Demonstrations, generate_demonstrations, make_vec_env
 from sb3_llmae.experts.planner import PlannerExpert
@@ -34,6 +38,7 @@ from sb3_llmae.training import REFERENCE_PPO_KWARGS, llm_init_ppo, make_ppo
 from sb3_llmae.training.evaluation import evaluate_success
 
 METHODS = ("llm_init", "scratch")
+ALGOS: dict[str, type[OnPolicyAlgorithm]] = {"ppo": PPO, "maskable": MaskablePPO}
 SUCCESS_TARGET = 0.8
 
 
@@ -60,6 +65,7 @@ class RunResult:
 
     method: str
     seed: int
+    algo: str = "ppo"
     curve: list[tuple[int, float]] = field(default_factory=list)
     bc_summary: str = ""
     wall_seconds: float = 0.0
@@ -119,19 +125,24 @@ class _BCSummary(logging.Handler):
         self.message = record.getMessage()
 
 
-def run(method: str, seed: int, settings: Settings, demos: Demonstrations) -> RunResult:
+def run(method: str, seed: int, settings: Settings, demos: Demonstrations, algo: str = "ppo") -> RunResult:
     """
     :param method: ``"llm_init"`` or ``"scratch"``
     :param seed: seed of the model and its envs
     :param settings: the shared settings
     :param demos: planner demonstrations
+    :param algo: ``"ppo"`` or ``"maskable"`` (MaskablePPO, MiniGrid action masks)
     :return: the success curve
     """
     th.set_num_threads(1)
     start = time.perf_counter()
-    result = RunResult(method, seed)
+    result = RunResult(method, seed, algo)
     env = make_vec_env(
-        settings.env_id, n_envs=settings.n_envs, seed=seed, max_episode_steps=settings.max_episode_steps
+        settings.env_id,
+        n_envs=settings.n_envs,
+        seed=seed,
+        max_episode_steps=settings.max_episode_steps,
+        action_masks=algo == "maskable",
     )
     if method == "llm_init":
         bc_summary = _BCSummary()
@@ -140,6 +151,7 @@ def run(method: str, seed: int, settings: Settings, demos: Demonstrations) -> Ru
         model = llm_init_ppo(
             env,
             demos,
+            algo=ALGOS[algo],
             bc_kwargs={
                 "stop_at_success": settings.stop_at_success,
                 "learning_rate": settings.bc_learning_rate,
@@ -152,7 +164,7 @@ def run(method: str, seed: int, settings: Settings, demos: Demonstrations) -> Ru
         )
         result.bc_summary = bc_summary.message
     else:
-        model = make_ppo(env, seed=seed, **settings.ppo_kwargs)
+        model = make_ppo(env, algo=ALGOS[algo], seed=seed, **settings.ppo_kwargs)
 
     def evaluate() -> float:
         return evaluate_success(
@@ -172,7 +184,7 @@ def format_result(result: RunResult) -> str:
     curve = " ".join(f"{step}:{success:.2f}" for step, success in result.curve)
     reached = "never" if result.steps_to_target is None else result.steps_to_target
     lines = [
-        f"{result.method:9s} seed {result.seed}: TTT@{SUCCESS_TARGET}: {reached}"
+        f"{result.method:9s} {result.algo:8s} seed {result.seed}: TTT@{SUCCESS_TARGET}: {reached}"
         f"  min after first eval: {result.min_after_first_eval:.2f}"
         f"  min after reaching {SUCCESS_TARGET}: "
         f"{'-' if result.min_after_target is None else f'{result.min_after_target:.2f}'}"
@@ -191,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--env", default="MiniGrid-DoorKey-8x8-v0")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--algos", nargs="+", choices=list(ALGOS), default=["ppo"])
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--eval-every", type=int, default=2_500)
     parser.add_argument("--eval-episodes", type=int, default=20)
@@ -244,8 +257,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     # Scratch runs evaluate failing (640-step) episodes: the longest jobs go first.
     jobs = [
-        (method, seed, settings, demos)
+        (method, seed, settings, demos, algo)
         for method in sorted(args.methods, reverse=True)
+        for algo in args.algos
         for seed in args.seeds
     ]
     results = []
@@ -256,10 +270,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     results.sort(key=lambda result: result.seed)
     print("\nsummary:")
     for method in args.methods:
-        print()
-        for result in results:
-            if result.method == method:
-                print(format_result(result))
+        for algo in args.algos:
+            print()
+            for result in results:
+                if (result.method, result.algo) == (method, algo):
+                    print(format_result(result))
     print(f"\nwall time: {time.perf_counter() - start:.0f} s")
     if args.out:
         with open(args.out, "w") as file:

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from stable_baselines3 import DQN
 
@@ -103,3 +104,32 @@ def test_invalid_arguments(demos):
     dqn = DQN("MlpPolicy", make_vec_env(ENV_ID, n_envs=1), buffer_size=100)
     with pytest.raises(TypeError, match="ActorCriticPolicy"):
         pretrain_bc(dqn, demos, epochs=1)
+
+
+def test_a_jump_past_the_threshold_is_measured_again_more_finely(demos):
+    settings = {
+        "epochs": 40,
+        "stop_at_success": 0.25,
+        "eval_every": 8,
+        "eval_episodes": 4,
+        **EVAL_KWARGS,
+        **FAST_BC_KWARGS,
+    }
+    # Empty-5x5's layout is fixed: success jumps from 0 to 1 within one interval of 8 epochs
+    coarse = pretrain_bc(small_ppo(), demos, refine_chunks=1, **settings)
+    assert coarse.refined_from is None and coarse.epochs % 8 == 0
+
+    refined = pretrain_bc(small_ppo(), demos, refine_chunks=4, **settings)
+    assert refined.refined_from == coarse.history[-1]  # same seed: the same jump
+    assert refined.success_rate >= 0.25 and refined.stopped_early
+    assert coarse.epochs - 8 < refined.epochs <= coarse.epochs
+    epochs = [checkpoint.epoch for checkpoint in refined.history]
+    assert epochs == sorted(epochs) and 2 in np.diff(epochs)  # quarter intervals
+    assert all(checkpoint.success_rate < 0.25 for checkpoint in refined.history[:-1])
+
+
+def test_progress_bar_shows_epochs_loss_and_success(demos, capsys):
+    settings = {"eval_every": 1, "eval_env": ENV_ID, "eval_episodes": 2, **EVAL_KWARGS, **FAST_BC_KWARGS}
+    pretrain_bc(small_ppo(), demos, epochs=2, progress_bar=True, **settings)
+    shown = capsys.readouterr().err
+    assert "BC" in shown and "2/2" in shown and "loss=" in shown and "greedy success=" in shown

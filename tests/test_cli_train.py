@@ -27,7 +27,9 @@ def pretrained(tmp_path_factory) -> Path:
             "--env", ENV_ID,
             "--demos", str(directory / "demos"),
             "--out", str(model_path),
-            "--stop-at-success", "0.15",
+            # a prior that plays (BC keeps the first checkpoint at or just above the threshold, and
+            # Empty-5x5's success jumps from 0 to 1): it must survive a few rl-zoo3 updates below
+            "--stop-at-success", "1.0",
             "--bc-batch-size", "8",
             "--bc-learning-rate", "3e-3",
             "--warmup-steps", str(ROLLOUT),
@@ -90,3 +92,17 @@ def test_rl_zoo3_continues_a_pretrained_model(pretrained, tmp_path):
     assert not model.policy.share_features_extractor
     assert isinstance(model.policy.pi_features_extractor, MinigridFeaturesExtractor)
     assert evaluate_success(model, ENV_ID, seeds=range(2)).success_rate == 1.0
+
+
+def test_pretrain_prints_a_command_that_works_as_printed(tmp_path, capsys):
+    save_demonstrations(empty_5x5_demos(2), tmp_path / "demos")
+    model_path = tmp_path / "model.zip"
+    pretrain = ["pretrain", "--env", ENV_ID, "--demos", str(tmp_path / "demos"), "--out", str(model_path)]
+    assert main([*pretrain, "--stop-at-success", "none", "--bc-epochs", "1", "--bc-batch-size", "4",
+                 "--warmup-steps", "0", "--n-envs", "2", "--no-progress"]) == 0  # fmt: skip
+    (hint,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  sb3-llmae train")]
+    command = hint.split()[1:]
+    assert command[command.index("--steps") + 1] == "100000"
+    command[command.index("--steps") + 1] = str(ROLLOUT)  # the same command, a shorter run
+    assert main([*command, "--n-envs", "2", "--eval-episodes", "0", "--no-progress"]) == 0
+    assert (tmp_path / "model_run" / "model.zip").exists()

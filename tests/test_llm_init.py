@@ -193,12 +193,20 @@ def test_llm_init_ppo_keeps_and_improves_a_good_prior_on_doorkey():
 def test_bc_warm_up_and_training_share_one_tensorboard_run(demos, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    model = init_ppo(demos, critic_warmup_steps=ROLLOUT, tensorboard_log=str(tmp_path), tb_log_name="llm")
+    model = init_ppo(
+        demos,
+        bc_kwargs={"stop_at_success": 1.0},
+        critic_warmup_steps=ROLLOUT,
+        tensorboard_log=str(tmp_path),
+        tb_log_name="llm",
+    )
     model.learn(ROLLOUT, reset_num_timesteps=False)
     runs = list(tmp_path.iterdir())
     assert [run.name for run in runs] == ["llm_1"]
-    events = EventAccumulator(str(runs[0]))
-    events.Reload()
-    scalars = set(events.Tags()["scalars"])
-    assert {"bc/loss", "bc/accuracy", "bc/success_rate", "train/value_loss"} <= scalars
-    assert max(event.step for event in events.Scalars("train/value_loss")) == 2 * ROLLOUT
+    (events,) = runs[0].glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    scalars = set(accumulator.Tags()["scalars"])
+    assert {"bc/loss", "bc/accuracy", "bc/success_rate", "bc/epoch", "train/value_loss"} <= scalars
+    assert accumulator.Scalars("bc/success_rate")[-1].value == 1.0
+    assert max(event.step for event in accumulator.Scalars("train/value_loss")) == 2 * ROLLOUT

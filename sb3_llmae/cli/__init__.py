@@ -1,5 +1,5 @@
 """The ``sb3-llmae`` command line: ``generate`` demonstrations, ``pretrain`` a PPO model on them,
-``train`` it (or a PPO from scratch). One module per subcommand."""
+``train`` it (or a PPO from scratch), ``record`` its episodes to a GIF. One module per subcommand."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import datasets
 
 from sb3_llmae.cli.generate import add_generate_parser
 from sb3_llmae.cli.pretrain import add_pretrain_parser
+from sb3_llmae.cli.record import add_record_parser
 from sb3_llmae.cli.train import add_train_parser
 from sb3_llmae.experts.llm import LLMEndpointError
 
@@ -22,6 +23,7 @@ PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_generate_parser,
     add_pretrain_parser,
     add_train_parser,
+    add_record_parser,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import time
+from pathlib import Path
 from typing import Any
 
 from sb3_llmae.cli.outputs import check_output_file, save_model
@@ -53,6 +54,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     bc_kwargs = {keyword: getattr(args, keyword) for _, keyword, _, _ in BC_OPTIONS}
     bc_kwargs["stop_at_success"] = args.stop_at_success
+    bc_kwargs["progress_bar"] = not args.no_progress
     model = llm_init_ppo(
         args.env,
         args.demos,
@@ -68,8 +70,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     print(
         f"env: {args.env}  init: {args.init}  critic warm-up: {model.num_timesteps} steps\n"
         f"time: {time.perf_counter() - start:.1f} s\n"
-        f"model written to {saved}; continue with "
-        f"`sb3-llmae train --env {args.env} --load {saved} --steps N --out DIR`"
+        f"model written to {saved}; continue with\n"
+        f"  sb3-llmae train --env {args.env} --load {saved} --steps 100000 "
+        f"--out {Path(saved).with_suffix('')}_run"
     )
     return 0 if saved == out else 1
 
@@ -112,4 +115,5 @@ def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train on demonstrations of another env than --env (refused by default)",
     )
+    parser.add_argument("--no-progress", action="store_true", help="hide BC's progress bar")
     parser.set_defaults(func=cmd_pretrain)

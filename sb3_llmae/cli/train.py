@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
 from sb3_llmae.cli.outputs import save_model
 from sb3_llmae.demonstrations.storage import check_output_directory
 from sb3_llmae.envs import OBS_MODES
@@ -21,6 +23,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--eval-episodes must be >= 0, got {args.eval_episodes}.")
     out_dir = check_output_directory(args.out)
     env_settings = {"n_envs": args.n_envs, "max_episode_steps": args.max_episode_steps, "seed": args.seed}
+    model: OnPolicyAlgorithm
     if args.load:
         model = load_ppo(args.load, args.env, tensorboard_log=str(out_dir), **env_settings)
     else:

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch as th
 from imitation.algorithms.bc import BC
 from imitation.data.types import Transitions, transitions_collate_fn
 from imitation.util.logger import HierarchicalLogger
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from sb3_llmae.demonstrations.containers import Demonstrations
 from sb3_llmae.demonstrations.storage import load_demonstrations
 from sb3_llmae.envs import REGISTERED_PREFIX
+from sb3_llmae.training.critic import ActorCritic
 from sb3_llmae.training.evaluation import evaluate_success
 
 logger = logging.getLogger(__name__)
@@ -35,13 +41,13 @@ class BCCheckpoint:
     """
     The policy after some epochs of behaviour cloning.
 
-    :param epoch: epochs trained so far
+    :param epoch: epochs trained so far (fractional for the finer evaluations near the threshold)
     :param loss: mean negative log-likelihood of the expert's actions
     :param accuracy: fraction of demonstration steps where the greedy action is the expert's
     :param success_rate: greedy success rate on the evaluation env (``None``: not evaluated)
     """
 
-    epoch: int
+    epoch: float
     loss: float
     accuracy: float
     success_rate: float | None
@@ -57,15 +63,19 @@ class BCReport:
     :param accuracy: final fraction of demonstration steps where the greedy action is the expert's
     :param success_rate: final greedy success rate on the evaluation env (``None``: not evaluated)
     :param stopped_early: whether the success threshold ended training before the epoch budget
-    :param history: one checkpoint per evaluation, in order
+    :param history: one checkpoint per evaluation of the weights kept, in order
+    :param refined_from: when success jumped past ``stop_at_success`` between two evaluations, the
+        checkpoint that jumped; training went back and measured that interval more finely, and the
+        weights kept are the first to reach the threshold there (``None``: no such step back)
     """
 
-    epochs: int
+    epochs: float
     loss: float
     accuracy: float
     success_rate: float | None
     stopped_early: bool
     history: tuple[BCCheckpoint, ...]
+    refined_from: BCCheckpoint | None = None
 
 
 def as_demonstrations(
@@ -99,22 +109,31 @@ def env_id_of(env: VecEnv | None) -> str | None:
     return spec.id.removeprefix(REGISTERED_PREFIX) if spec is not None else None
 
 
-def actor_critic_policy(policy_or_model: BaseAlgorithm | ActorCriticPolicy) -> ActorCriticPolicy:
+def actor_critic_policy(policy_or_model: BaseAlgorithm | ActorCritic) -> ActorCritic:
     """
     :param policy_or_model: an SB3 model or its policy
-    :return: the policy object itself (never a copy), which must be an ``ActorCriticPolicy``
-    :raises TypeError: for other policies (imitation's BC trains actor-critic policies only)
+    :return: the policy object itself (never a copy): a feed-forward ``ActorCriticPolicy`` (PPO, A2C)
+        or sb3-contrib's ``MaskableActorCriticPolicy`` (``MaskablePPO``; BC fits its unmasked action
+        distribution, whose greedy action is the expert's wherever the expert's action is valid)
+    :raises TypeError: for other policies, and for recurrent ones (``RecurrentPPO``): BC here learns
+        from single transitions, so it cannot train an LSTM, which needs whole demonstration sequences
     """
     policy = policy_or_model.policy if isinstance(policy_or_model, BaseAlgorithm) else policy_or_model
-    if not isinstance(policy, ActorCriticPolicy):
+    if isinstance(policy, RecurrentActorCriticPolicy):
         raise TypeError(
-            "Behaviour cloning needs an ActorCriticPolicy (as used by PPO / A2C), "
-            f"got {type(policy).__name__}."
+            "Behaviour cloning into a recurrent policy (RecurrentPPO's RecurrentActorCriticPolicy) is not "
+            "supported: BC trains on shuffled single transitions, while an LSTM must be trained on whole "
+            "demonstration sequences. Use PPO or MaskablePPO for an LLM-initialised model."
+        )
+    if not isinstance(policy, ActorCriticPolicy | MaskableActorCriticPolicy):
+        raise TypeError(
+            "Behaviour cloning needs an ActorCriticPolicy (as used by PPO / A2C) or a "
+            f"MaskableActorCriticPolicy (MaskablePPO), got {type(policy).__name__}."
         )
     return policy
 
 
-def score_on_demonstrations(policy: ActorCriticPolicy, transitions: Transitions) -> tuple[float, float]:
+def score_on_demonstrations(policy: ActorCritic, transitions: Transitions) -> tuple[float, float]:
     """
     :param policy: the policy
     :param transitions: the expert's observations and actions
@@ -157,6 +176,8 @@ def pretrain_bc(
     seed: int = 0,
     sb3_logger: Logger | None = None,
     allow_env_mismatch: bool = False,
+    refine_chunks: int = 4,
+    progress_bar: bool = False,
 ) -> BCReport:
     """
     Behaviour-clone demonstrations into a policy with ``imitation.algorithms.bc.BC``, in place.
@@ -167,7 +188,10 @@ def pretrain_bc(
 
     With ``stop_at_success``, training stops at the first evaluation where the greedy success rate
     reaches it: a prior that imitates the expert too confidently explores too little for PPO to
-    improve on it (the reference stops at 0.15).
+    improve on it (the reference stops at 0.15). Success can jump far past the threshold within
+    ``eval_every`` epochs; then training goes back to the previous evaluation and repeats that
+    interval in ``refine_chunks`` parts, stopping at the first that reaches the threshold
+    (``BCReport.refined_from`` keeps the checkpoint that jumped).
 
     :param policy_or_model: an SB3 model with an ``ActorCriticPolicy`` (PPO, A2C) or the policy
     :param demonstrations: demonstrations, or the directory they were saved in
@@ -188,6 +212,9 @@ def pretrain_bc(
     :param sb3_logger: where to record ``bc/*`` figures at each evaluation (e.g. ``model.logger``)
     :param allow_env_mismatch: train on demonstrations of another env than the model's (or ``eval_env``);
         refused by default
+    :param refine_chunks: parts in which an interval that jumped past ``stop_at_success`` is repeated
+        (1: keep the first evaluation that reaches it, however far past)
+    :param progress_bar: show a progress bar (epochs, loss, accuracy, last greedy success)
     :return: the report
     :raises ValueError: if the demonstrations come from another env, hold a bad transition, their
         observations do not fit the policy, or the arguments are inconsistent
@@ -200,10 +227,10 @@ def pretrain_bc(
         target_env = env_id_of(policy_or_model.get_env())
     demos.check_env(target_env, allow_env_mismatch)
     transitions = demos.transitions
-    if epochs <= 0 or eval_every <= 0 or eval_episodes <= 0:
+    if epochs <= 0 or eval_every <= 0 or eval_episodes <= 0 or refine_chunks <= 0:
         raise ValueError(
-            "epochs, eval_every and eval_episodes must be positive, "
-            f"got {epochs}, {eval_every}, {eval_episodes}."
+            "epochs, eval_every, eval_episodes and refine_chunks must be positive, "
+            f"got {epochs}, {eval_every}, {eval_episodes}, {refine_chunks}."
         )
     if len(transitions) < batch_size:
         raise ValueError(
@@ -233,7 +260,8 @@ def pretrain_bc(
         observation_space=policy.observation_space,
         action_space=policy.action_space,
         rng=np.random.default_rng(seed),
-        policy=policy,
+        # imitation types it as ActorCriticPolicy; it only calls what MaskableActorCriticPolicy also has
+        policy=policy,  # type: ignore[arg-type]
         demonstrations=batches,
         batch_size=batch_size,
         optimizer_kwargs={"lr": learning_rate},
@@ -243,38 +271,42 @@ def pretrain_bc(
         custom_logger=_silent_imitation_logger(),
     )
 
-    history: list[BCCheckpoint] = []
+    run = _BCRun(bc, policy, transitions, demos, eval_env, eval_seeds, eval_max_episode_steps, sb3_logger)
+    run.bar = tqdm(total=epochs, desc="BC", unit="epoch", disable=not progress_bar, dynamic_ncols=True)
+    run.batches_per_epoch = len(batches)
     stopped_early = False
+    refined_from: BCCheckpoint | None = None
     epochs_done = 0
-    while epochs_done < epochs:
-        n_epochs = min(eval_every, epochs - epochs_done)
-        policy.set_training_mode(True)
-        with warnings.catch_warnings():
-            # imitation logs its first batch's loss with float() on a tensor that requires grad
-            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
-            bc.train(n_epochs=n_epochs, progress_bar=False)
-        epochs_done += n_epochs
-        checkpoint = _checkpoint(
-            policy, transitions, epochs_done, eval_env, eval_seeds, demos, eval_max_episode_steps
-        )
-        history.append(checkpoint)
-        _record(checkpoint, sb3_logger)
-        if (
-            stop_at_success is not None
-            and checkpoint.success_rate is not None
-            and checkpoint.success_rate >= stop_at_success
-        ):
-            stopped_early = epochs_done < epochs
+    with run.bar:
+        while epochs_done < epochs:
+            n_epochs = min(eval_every, epochs - epochs_done)
+            before = run.snapshot() if stop_at_success is not None and refine_chunks > 1 else None
+            run.train(n_epochs=n_epochs)
+            checkpoint = run.measure(epochs_done + n_epochs)
+            if not reached(checkpoint, stop_at_success):
+                run.keep(checkpoint)
+                epochs_done += n_epochs
+                continue
+            if before is not None and checkpoint.success_rate != stop_at_success:
+                refined_from = checkpoint
+                run.refine(before, checkpoint, epochs_done, n_epochs, refine_chunks, stop_at_success)
+            else:
+                run.keep(checkpoint)
+            stopped_early = epochs_done + n_epochs < epochs
             break
     policy.set_training_mode(False)
-    final = history[-1]
+    final = run.history[-1]
     logger.info(
-        "BC: %d epochs, loss %.3f, accuracy %.1f%%, greedy success %s%s.",
+        "BC: %g epochs, loss %.3f, accuracy %.1f%%, greedy success %s%s%s.",
         final.epoch,
         final.loss,
         100 * final.accuracy,
         "not measured" if final.success_rate is None else f"{final.success_rate:.0%}",
         f" (stopped at the threshold {stop_at_success})" if stopped_early else "",
+        ""
+        if refined_from is None
+        else f"; kept the first of {refine_chunks} finer evaluations to reach it (every {eval_every} "
+        f"epochs it had jumped to {refined_from.success_rate:.0%} at epoch {refined_from.epoch:g})",
     )
     return BCReport(
         epochs=final.epoch,
@@ -282,14 +314,117 @@ def pretrain_bc(
         accuracy=final.accuracy,
         success_rate=final.success_rate,
         stopped_early=stopped_early,
-        history=tuple(history),
+        history=tuple(run.history),
+        refined_from=refined_from,
     )
 
 
+def reached(checkpoint: BCCheckpoint, stop_at_success: float | None) -> bool:
+    """
+    :param checkpoint: a checkpoint
+    :param stop_at_success: the success threshold (``None``: none)
+    :return: whether the checkpoint's greedy success rate reaches the threshold
+    """
+    return (
+        stop_at_success is not None
+        and checkpoint.success_rate is not None
+        and checkpoint.success_rate >= stop_at_success
+    )
+
+
+class _BCRun:
+    """One behaviour-cloning run: training steps, checkpoints, snapshots to go back to, the progress bar."""
+
+    def __init__(
+        self,
+        bc: BC,
+        policy: ActorCritic,
+        transitions: Transitions,
+        demos: Demonstrations,
+        eval_env: str | None,
+        eval_seeds: Sequence[int],
+        max_episode_steps: int | None,
+        sb3_logger: Logger | None,
+    ) -> None:
+        self.bc = bc
+        self.policy = policy
+        self.transitions = transitions
+        self.demos = demos
+        self.eval_env = eval_env
+        self.eval_seeds = eval_seeds
+        self.max_episode_steps = max_episode_steps
+        self.sb3_logger = sb3_logger
+        self.history: list[BCCheckpoint] = []
+        self.bar = tqdm(disable=True)
+        self.batches_per_epoch = 1
+
+    def train(self, n_epochs: int | None = None, n_batches: int | None = None) -> None:
+        self.policy.set_training_mode(True)
+        with warnings.catch_warnings():
+            # imitation logs its first batch's loss with float() on a tensor that requires grad
+            warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
+            self.bc.train(n_epochs=n_epochs, n_batches=n_batches, progress_bar=False)
+
+    def measure(self, epoch: float) -> BCCheckpoint:
+        checkpoint = _checkpoint(
+            self.policy,
+            self.transitions,
+            epoch,
+            self.eval_env,
+            self.eval_seeds,
+            self.demos,
+            self.max_episode_steps,
+        )
+        _record(checkpoint, self.sb3_logger, step=round(epoch * self.batches_per_epoch))
+        self.bar.n = round(epoch, 2)
+        postfix = {"loss": f"{checkpoint.loss:.3f}", "accuracy": f"{checkpoint.accuracy:.0%}"}
+        if checkpoint.success_rate is not None:
+            postfix["greedy success"] = f"{checkpoint.success_rate:.0%}"
+        self.bar.set_postfix(postfix, refresh=True)
+        return checkpoint
+
+    def keep(self, checkpoint: BCCheckpoint) -> None:
+        self.history.append(checkpoint)
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return copy.deepcopy(self.policy.state_dict()), copy.deepcopy(self.bc.optimizer.state_dict())
+
+    def restore(self, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
+        self.policy.load_state_dict(snapshot[0])
+        self.bc.optimizer.load_state_dict(snapshot[1])
+
+    def refine(
+        self,
+        before: tuple[dict[str, Any], dict[str, Any]],
+        crossing: BCCheckpoint,
+        epochs_done: int,
+        n_epochs: int,
+        chunks: int,
+        stop_at_success: float | None,
+    ) -> None:
+        """
+        Go back to before the interval in which success crossed the threshold and train it again in
+        ``chunks`` parts, measuring after each, so that training stops closer above the threshold.
+        The weights kept are those of the first part that reaches it, or the crossing's own if none
+        does (the batches are shuffled anew).
+        """
+        after = self.snapshot()
+        self.restore(before)
+        batches = max(1, n_epochs * self.batches_per_epoch // chunks)
+        for part in range(1, chunks + 1):
+            self.train(n_batches=batches)
+            checkpoint = self.measure(epochs_done + n_epochs * part / chunks)
+            self.keep(checkpoint)
+            if reached(checkpoint, stop_at_success):
+                return
+        self.restore(after)
+        self.keep(crossing)
+
+
 def _checkpoint(
-    policy: ActorCriticPolicy,
+    policy: ActorCritic,
     transitions: Transitions,
-    epoch: int,
+    epoch: float,
     eval_env: str | None,
     eval_seeds: Sequence[int],
     demos: Demonstrations,
@@ -306,15 +441,17 @@ def _checkpoint(
             max_episode_steps=max_episode_steps,
             env_kwargs=demos.metadata.get("env_kwargs") if eval_env == demos.env_id else None,
         ).success_rate
-    logger.debug("BC epoch %d: loss %.3f, accuracy %.3f, success %s", epoch, loss, accuracy, success_rate)
+    logger.debug("BC epoch %g: loss %.3f, accuracy %.3f, success %s", epoch, loss, accuracy, success_rate)
     return BCCheckpoint(epoch=epoch, loss=loss, accuracy=accuracy, success_rate=success_rate)
 
 
-def _record(checkpoint: BCCheckpoint, sb3_logger: Logger | None) -> None:
+def _record(checkpoint: BCCheckpoint, sb3_logger: Logger | None, step: int) -> None:
+    # The step is BC's gradient steps so far (whole numbers where evaluations fall within an epoch).
     if sb3_logger is None:
         return
+    sb3_logger.record("bc/epoch", checkpoint.epoch)
     sb3_logger.record("bc/loss", checkpoint.loss)
     sb3_logger.record("bc/accuracy", checkpoint.accuracy)
     if checkpoint.success_rate is not None:
         sb3_logger.record("bc/success_rate", checkpoint.success_rate)
-    sb3_logger.dump(step=checkpoint.epoch)
+    sb3_logger.dump(step=step)
