@@ -33,6 +33,11 @@ from sb3_llmae.training import (
     pretrain_bc,
     warm_up_critic,
 )
+from sb3_llmae.training.callbacks import (
+    LLMInitCallback,
+    SampleEfficiencyCallback,
+    VisitationHeatmapCallback,
+)
 
 try:
     __version__ = version("sb3-llmae")
@@ -52,12 +57,15 @@ __all__ = [
     "ExpertEpisode",
     "LLMEndpointError",
     "LLMExpert",
+    "LLMInitCallback",
     "MinigridFeaturesExtractor",
     "MinigridImageWrapper",
     "PlannerExpert",
     "PromptTemplate",
     "ResponseCache",
+    "SampleEfficiencyCallback",
     "UnsupportedEnvError",
+    "VisitationHeatmapCallback",
     "__version__",
     "default_policy_kwargs",
     "evaluate_success",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
 import minigrid  # noqa: F401  (registers the MiniGrid and BabyAI ids)
@@ -14,6 +14,8 @@ from minigrid.minigrid_env import MiniGridEnv
 from minigrid.wrappers import FlatObsWrapper
 from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+
+from sb3_llmae.masks import MinigridActionMasker
 
 ObsMode = Literal["image", "flat"]
 OBS_MODES: tuple[str, ...] = ("image", "flat")
@@ -47,6 +49,40 @@ class MinigridImageWrapper(gym.ObservationWrapper):
         return observation["image"]
 
 
+class MinigridInfoWrapper(gym.Wrapper):
+    """
+    Put what training tools read into ``info``: the agent's cell ``info["agent_pos"]`` (``(x, y)``)
+    after every reset and step, and ``info["is_success"]`` (reached the goal: terminated with a
+    positive reward) when an episode ends, the key SB3's ``EvalCallback``, ``Monitor(info_keywords=...)``
+    and rl-zoo3's success plots read.
+
+    Reading the position here, inside the env, keeps it cheap under ``SubprocVecEnv``: it travels
+    with the step's ``info`` instead of one ``get_attr`` round trip per step.
+
+    :param env: a MiniGrid env (wrapped or not)
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.minigrid = unwrap_minigrid(env)
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        observation, info = self.env.reset(**kwargs)
+        info["agent_pos"] = self._agent_pos()
+        return observation, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        observation, reward, terminated, truncated, info = self.env.step(action)
+        info["agent_pos"] = self._agent_pos()
+        if terminated or truncated:
+            info["is_success"] = bool(terminated and float(reward) > 0)
+        return observation, reward, terminated, truncated, info
+
+    def _agent_pos(self) -> tuple[int, int]:
+        x, y = self.minigrid.agent_pos
+        return int(x), int(y)
+
+
 def minigrid_env_ids() -> list[str]:
     """
     :return: every registered MiniGrid and BabyAI env id, sorted
@@ -77,6 +113,33 @@ def check_env_id(env_id: str) -> str:
     return bare_id
 
 
+def minigrid_id(env_id: str) -> str:
+    """
+    :param env_id: a MiniGrid / BabyAI id, or one of the ``sb3_llmae/<id>`` and ``sb3_llmae/<id>-flat``
+        ids of :func:`register_envs`
+    :return: the bare MiniGrid id, checked to be registered
+    :raises ValueError: naming the closest valid ids
+    """
+    if env_id.startswith(REGISTERED_PREFIX):
+        name, version = env_id.rsplit("-v", 1)
+        env_id = f"{name.removesuffix('-flat')}-v{version}"
+    return check_env_id(env_id)
+
+
+def vec_env_id(vec_env: VecEnv) -> str:
+    """
+    :param vec_env: a vec env of MiniGrid / BabyAI envs (any wrappers)
+    :return: the bare MiniGrid id its first env was made with
+    :raises ValueError: if it holds no env made from a registered MiniGrid id
+    """
+    spec = vec_env.get_attr("spec", indices=[0])[0]
+    if spec is None:
+        raise ValueError(
+            "The env was not made from a registered id (its spec is None): pass the env id explicitly."
+        )
+    return minigrid_id(spec.id)
+
+
 def check_obs_mode(obs_mode: str) -> ObsMode:
     """
     :param obs_mode: an observation mode
@@ -103,14 +166,16 @@ def check_max_episode_steps(max_episode_steps: int | None) -> int | None:
 
 def wrap_observation(env: gym.Env, obs_mode: ObsMode) -> gym.Env:
     """
-    Put the observation wrapper of ``obs_mode`` on a MiniGrid env.
+    Put :class:`MinigridInfoWrapper` and the observation wrapper of ``obs_mode`` on a MiniGrid env.
 
     :param env: a MiniGrid env with dict observations
     :param obs_mode: ``"image"`` (egocentric grid, :class:`MinigridImageWrapper`) or
         ``"flat"`` (``minigrid.wrappers.FlatObsWrapper``: grid and mission, one vector)
     :return: the wrapped env
     """
-    if check_obs_mode(obs_mode) == "image":
+    check_obs_mode(obs_mode)
+    env = MinigridInfoWrapper(env)
+    if obs_mode == "image":
         return MinigridImageWrapper(env)
     return FlatObsWrapper(env)
 
@@ -121,6 +186,7 @@ def make_env(
     seed: int | None = None,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
+    action_masks: bool = False,
     **env_kwargs: Any,
 ) -> gym.Env:
     """
@@ -131,6 +197,8 @@ def make_env(
     :param seed: seed of the first ``reset()`` (later resets continue the env's RNG)
     :param max_episode_steps: episode step limit; ``None`` keeps the env's own
     :param render_mode: passed to ``gym.make``
+    :param action_masks: wrap the env in ``sb3_contrib``'s ``ActionMasker`` with
+        :func:`~sb3_llmae.masks.minigrid_action_mask`, as ``MaskablePPO`` needs
     :param env_kwargs: passed to the env constructor
     :return: the env
     """
@@ -141,6 +209,8 @@ def make_env(
         env_kwargs["max_steps"] = max_episode_steps
     env = gym.make(bare_id, render_mode=render_mode, max_episode_steps=max_episode_steps, **env_kwargs)
     env = wrap_observation(env, obs_mode)
+    if action_masks:
+        env = MinigridActionMasker(env)
     if seed is not None:
         env.reset(seed=seed)
     return env
@@ -155,6 +225,7 @@ def make_vec_env(
     vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = None,
     monitor_dir: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    action_masks: bool = False,
 ) -> VecEnv:
     """
     Make a vectorised MiniGrid env (SB3's ``make_vec_env`` with our wrappers and a Monitor).
@@ -167,6 +238,7 @@ def make_vec_env(
     :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``
     :param monitor_dir: where Monitor writes its CSV files (``None``: not written)
     :param env_kwargs: passed to the env constructor
+    :param action_masks: give each env an ``ActionMasker`` (see :func:`make_env`), as ``MaskablePPO`` needs
     :return: the vec env
     """
     # Checked here too so that a wrong id or mode fails before any env is built.
@@ -175,7 +247,13 @@ def make_vec_env(
     check_max_episode_steps(max_episode_steps)
 
     def env_fn(**kwargs: Any) -> gym.Env:
-        return make_env(env_id, obs_mode=obs_mode, max_episode_steps=max_episode_steps, **kwargs)
+        return make_env(
+            env_id,
+            obs_mode=obs_mode,
+            max_episode_steps=max_episode_steps,
+            action_masks=action_masks,
+            **kwargs,
+        )
 
     return sb3_make_vec_env(
         env_fn,

@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
 from sb3_llmae.envs import OBS_MODES
 from sb3_llmae.training import REFERENCE_N_ENVS, evaluate_success, load_ppo, make_ppo
 
@@ -16,6 +18,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be positive, got {args.steps}.")
     out_dir = Path(args.out)
     env_settings = {"n_envs": args.n_envs, "max_episode_steps": args.max_episode_steps, "seed": args.seed}
+    model: OnPolicyAlgorithm
     if args.load:
         model = load_ppo(args.load, args.env, tensorboard_log=str(out_dir), **env_settings)
     else:

@@ -13,6 +13,8 @@ import torch as th
 from imitation.algorithms.bc import BC
 from imitation.data.types import Transitions, transitions_collate_fn
 from imitation.util.logger import HierarchicalLogger
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
@@ -20,6 +22,7 @@ from torch.utils.data import DataLoader
 
 from sb3_llmae.demonstrations.containers import Demonstrations
 from sb3_llmae.demonstrations.storage import load_demonstrations
+from sb3_llmae.training.critic import ActorCritic
 from sb3_llmae.training.evaluation import evaluate_success
 
 logger = logging.getLogger(__name__)
@@ -81,22 +84,31 @@ def as_demonstrations(
     return demonstrations
 
 
-def actor_critic_policy(policy_or_model: BaseAlgorithm | ActorCriticPolicy) -> ActorCriticPolicy:
+def actor_critic_policy(policy_or_model: BaseAlgorithm | ActorCritic) -> ActorCritic:
     """
     :param policy_or_model: an SB3 model or its policy
-    :return: the policy object itself (never a copy), which must be an ``ActorCriticPolicy``
-    :raises TypeError: for other policies (imitation's BC trains actor-critic policies only)
+    :return: the policy object itself (never a copy): a feed-forward ``ActorCriticPolicy`` (PPO, A2C)
+        or sb3-contrib's ``MaskableActorCriticPolicy`` (``MaskablePPO``; BC fits its unmasked action
+        distribution, whose greedy action is the expert's wherever the expert's action is valid)
+    :raises TypeError: for other policies, and for recurrent ones (``RecurrentPPO``): BC here learns
+        from single transitions, so it cannot train an LSTM, which needs whole demonstration sequences
     """
     policy = policy_or_model.policy if isinstance(policy_or_model, BaseAlgorithm) else policy_or_model
-    if not isinstance(policy, ActorCriticPolicy):
+    if isinstance(policy, RecurrentActorCriticPolicy):
         raise TypeError(
-            "Behaviour cloning needs an ActorCriticPolicy (as used by PPO / A2C), "
-            f"got {type(policy).__name__}."
+            "Behaviour cloning into a recurrent policy (RecurrentPPO's RecurrentActorCriticPolicy) is not "
+            "supported: BC trains on shuffled single transitions, while an LSTM must be trained on whole "
+            "demonstration sequences. Use PPO or MaskablePPO for an LLM-initialised model."
+        )
+    if not isinstance(policy, ActorCriticPolicy | MaskableActorCriticPolicy):
+        raise TypeError(
+            "Behaviour cloning needs an ActorCriticPolicy (as used by PPO / A2C) or a "
+            f"MaskableActorCriticPolicy (MaskablePPO), got {type(policy).__name__}."
         )
     return policy
 
 
-def score_on_demonstrations(policy: ActorCriticPolicy, transitions: Transitions) -> tuple[float, float]:
+def score_on_demonstrations(policy: ActorCritic, transitions: Transitions) -> tuple[float, float]:
     """
     :param policy: the policy
     :param transitions: the expert's observations and actions
@@ -208,7 +220,8 @@ def pretrain_bc(
         observation_space=policy.observation_space,
         action_space=policy.action_space,
         rng=np.random.default_rng(seed),
-        policy=policy,
+        # imitation types it as ActorCriticPolicy; it only calls what MaskableActorCriticPolicy also has
+        policy=policy,  # type: ignore[arg-type]
         demonstrations=batches,
         batch_size=batch_size,
         optimizer_kwargs={"lr": learning_rate},
@@ -262,7 +275,7 @@ def pretrain_bc(
 
 
 def _checkpoint(
-    policy: ActorCriticPolicy,
+    policy: ActorCritic,
     transitions: Transitions,
     epoch: int,
     eval_env: str | None,

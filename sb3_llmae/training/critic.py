@@ -9,15 +9,19 @@ from contextlib import contextmanager
 from functools import partial
 
 import numpy as np
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
+# The policies whose actor and critic the plugin tells apart: PPO's and MaskablePPO's.
+ActorCritic = ActorCriticPolicy | MaskableActorCriticPolicy
+
 logger = logging.getLogger(__name__)
 
 
-def critic_modules(policy: ActorCriticPolicy) -> dict[nn.Module, float]:
+def critic_modules(policy: ActorCritic) -> dict[nn.Module, float]:
     """
     The modules that only the value function uses: the value head, the value MLP, and the critic's
     own features extractor when the policy does not share one (``share_features_extractor=False``).
@@ -39,7 +43,7 @@ def critic_modules(policy: ActorCriticPolicy) -> dict[nn.Module, float]:
     return modules
 
 
-def actor_parameters(policy: ActorCriticPolicy) -> list[nn.Parameter]:
+def actor_parameters(policy: ActorCritic) -> list[nn.Parameter]:
     """
     :param policy: the policy
     :return: every parameter the critic does not own (shared features included): those that move
@@ -49,7 +53,7 @@ def actor_parameters(policy: ActorCriticPolicy) -> list[nn.Parameter]:
     return [param for param in policy.parameters() if id(param) not in critic_ids]
 
 
-def reinitialise_critic(policy: ActorCriticPolicy) -> None:
+def reinitialise_critic(policy: ActorCritic) -> None:
     """
     Draw the critic's weights afresh, as SB3 initialises a new policy; the actor is left as it is.
 
@@ -65,7 +69,7 @@ def reinitialise_critic(policy: ActorCriticPolicy) -> None:
 
 
 @contextmanager
-def actor_frozen(policy: ActorCriticPolicy) -> Iterator[None]:
+def actor_frozen(policy: ActorCritic) -> Iterator[None]:
     """
     Within this context the actor's parameters get no gradient, so an optimiser over all the
     policy's parameters (PPO's) only moves the critic. Shared features count as the actor's.

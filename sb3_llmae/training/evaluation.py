@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 
 from sb3_llmae.envs import ObsMode, make_env, obs_mode_of
+from sb3_llmae.masks import minigrid_action_mask
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,9 @@ def evaluate_success(
 
     The episodes run side by side so that each step is one batched forward pass of the policy;
     a MiniGrid layout depends only on its reset seed, so the same seeds give comparable figures
-    across checkpoints.
+    across checkpoints. A maskable policy (sb3-contrib's ``MaskablePPO``) gets the action masks of
+    :func:`~sb3_llmae.masks.minigrid_action_mask`; a recurrent one (``RecurrentPPO``) carries its
+    LSTM states from step to step of each episode.
 
     :param model_or_policy: an SB3 model or policy
     :param env_id: a MiniGrid / BabyAI id
@@ -91,11 +96,17 @@ def evaluate_success(
     returns = [0.0] * len(seeds)
     lengths = [0] * len(seeds)
     running = list(range(len(seeds)))
+    memory = PolicyMemory(model_or_policy, len(seeds))
+    masked = isinstance(policy_of(model_or_policy), MaskableActorCriticPolicy)
     try:
         while running:
-            actions, _ = model_or_policy.predict(
-                np.stack([observations[i] for i in running]), deterministic=deterministic
+            predict_kwargs = memory.predict_kwargs(running)
+            if masked:
+                predict_kwargs["action_masks"] = np.stack([minigrid_action_mask(envs[i]) for i in running])
+            actions, states = model_or_policy.predict(
+                np.stack([observations[i] for i in running]), deterministic=deterministic, **predict_kwargs
             )
+            memory.update(running, states)
             still_running = []
             for i, action in zip(running, actions, strict=True):
                 observations[i], reward, terminated, truncated, _ = envs[i].step(int(action))
@@ -116,3 +127,51 @@ def evaluate_success(
         returns=tuple(returns),
         lengths=tuple(lengths),
     )
+
+
+def policy_of(model_or_policy: BaseAlgorithm | BasePolicy) -> BasePolicy:
+    """
+    :param model_or_policy: an SB3 model or policy
+    :return: the policy
+    """
+    return model_or_policy.policy if isinstance(model_or_policy, BaseAlgorithm) else model_or_policy
+
+
+class PolicyMemory:
+    """
+    The LSTM states of a recurrent policy over a batch of episodes played side by side; nothing for
+    a feed-forward policy.
+
+    :param model_or_policy: an SB3 model or policy
+    :param n_episodes: number of episodes in the batch
+    """
+
+    def __init__(self, model_or_policy: BaseAlgorithm | BasePolicy, n_episodes: int) -> None:
+        policy = policy_of(model_or_policy)
+        self.states: tuple[np.ndarray, ...] | None = None
+        self.started = np.zeros(n_episodes, dtype=bool)
+        if isinstance(policy, RecurrentActorCriticPolicy):
+            layers, _, hidden = policy.lstm_hidden_state_shape
+            self.states = tuple(np.zeros((layers, n_episodes, hidden), dtype=np.float32) for _ in range(2))
+
+    def predict_kwargs(self, running: list[int]) -> dict[str, Any]:
+        """
+        :param running: indices of the episodes still running, in the order of the batch
+        :return: the ``state`` and ``episode_start`` arguments of ``predict`` for them (none if feed-forward)
+        """
+        if self.states is None:
+            return {}
+        return {
+            "state": tuple(state[:, running] for state in self.states),
+            "episode_start": ~self.started[running],
+        }
+
+    def update(self, running: list[int], states: tuple[np.ndarray, ...] | None) -> None:
+        """
+        :param running: the episodes of the batch ``predict`` was called on
+        :param states: the LSTM states ``predict`` returned for them
+        """
+        self.started[running] = True
+        if self.states is not None and states is not None:
+            for stored, new in zip(self.states, states, strict=True):
+                stored[:, running] = new

@@ -9,11 +9,12 @@ from typing import Any
 
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
-from sb3_llmae.training.bc import pretrain_bc
+from sb3_llmae.training.bc import BCReport, actor_critic_policy, pretrain_bc
 from sb3_llmae.training.critic import reinitialise_critic, warm_up_critic
 from sb3_llmae.training.ppo import REFERENCE_N_ENVS, InitMode, check_init, make_ppo
 
@@ -24,10 +25,65 @@ logger = logging.getLogger(__name__)
 LLM_INIT_BC_KWARGS: MappingProxyType[str, Any] = MappingProxyType({"stop_at_success": 0.15})
 
 
+def clone_prior(
+    model: OnPolicyAlgorithm,
+    demonstrations: Demonstrations,
+    *,
+    init: InitMode = "actor",
+    bc_kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    seed: int | None = None,
+    env_id: str | None = None,
+) -> BCReport:
+    """
+    The prior of an LLM-initialised model: behaviour-clone the demonstrations into the model's
+    policy (``bc_kwargs`` over ``LLM_INIT_BC_KWARGS``, ``bc/*`` figures to the model's logger when it
+    writes TensorBoard), then, with ``init="actor"``, draw the critic's weights afresh.
+
+    :param model: an on-policy model (PPO, MaskablePPO) with an actor-critic policy, changed in place
+    :param demonstrations: the demonstrations
+    :param init: ``"actor"`` or ``"full"``
+    :param bc_kwargs: keyword arguments of :func:`~sb3_llmae.training.bc.pretrain_bc`
+    :param max_episode_steps: step limit of the episodes that measure BC's success rate
+    :param seed: seed of the order of BC batches
+    :param env_id: env BC's success rate is measured on; ``None``: the demonstrations' env
+    :return: what BC did
+    """
+    bc_settings = {**LLM_INIT_BC_KWARGS, **(bc_kwargs or {})}
+    stop_at_success = bc_settings.get("stop_at_success")
+    report = pretrain_bc(
+        model,
+        demonstrations,
+        **{
+            "eval_env": (env_id or demonstrations.env_id) if stop_at_success is not None else None,
+            "eval_max_episode_steps": max_episode_steps,
+            "seed": seed or 0,
+            "sb3_logger": model.logger if model.tensorboard_log is not None else None,
+            **bc_settings,
+        },
+    )
+    if (
+        stop_at_success is not None
+        and not report.stopped_early
+        and (report.success_rate or 0.0) < stop_at_success
+    ):
+        logger.warning(
+            "BC reached a greedy success rate of %.0f%% in %d epochs, below stop_at_success=%s: "
+            "PPO starts from a weaker prior (more epochs or more demonstrations may help).",
+            100 * (report.success_rate or 0.0),
+            report.epochs,
+            stop_at_success,
+        )
+    if init == "actor":
+        reinitialise_critic(actor_critic_policy(model))
+    return report
+
+
 def llm_init_ppo(
     env: str | VecEnv,
     demonstrations: Demonstrations | str | os.PathLike[str],
     *,
+    algo: type[OnPolicyAlgorithm] = PPO,
     init: InitMode = "actor",
     bc_kwargs: dict[str, Any] | None = None,
     critic_warmup_steps: int = 2048,
@@ -37,7 +93,7 @@ def llm_init_ppo(
     callback: BaseCallback | None = None,
     tb_log_name: str = "PPO",
     **ppo_kwargs: Any,
-) -> PPO:
+) -> OnPolicyAlgorithm:
     """
     Build a PPO model whose policy is behaviour-cloned on demonstrations and whose critic is fitted
     to that policy, ready for ``learn()``.
@@ -63,6 +119,9 @@ def llm_init_ppo(
     :param env: an env id (made with :func:`~sb3_llmae.envs.make_vec_env` in the demonstrations'
         observation mode) or a VecEnv
     :param demonstrations: demonstrations, or the directory they were saved in
+    :param algo: ``PPO`` or sb3-contrib's ``MaskablePPO`` (whose envs, made here from an id, get
+        :func:`~sb3_llmae.masks.minigrid_action_mask`), or a subclass of one (see
+        :func:`~sb3_llmae.training.ppo.make_ppo`); a recurrent policy is refused by BC
     :param init: ``"actor"`` or ``"full"``
     :param bc_kwargs: keyword arguments of :func:`~sb3_llmae.training.bc.pretrain_bc` (``epochs``,
         ``batch_size``, ``learning_rate``, ``stop_at_success``, ``eval_every``, ...), over
@@ -87,6 +146,7 @@ def llm_init_ppo(
     eval_env = env if isinstance(env, str) else demos.env_id
     model = make_ppo(
         env,
+        algo=algo,
         init=init,
         obs_mode=demos.obs_mode,
         n_envs=n_envs,
@@ -97,32 +157,14 @@ def llm_init_ppo(
     if model.tensorboard_log is not None:
         # One run for BC, warm-up and what follows; learn() keeps a logger set with set_logger().
         model.set_logger(configure_logger(model.verbose, model.tensorboard_log, tb_log_name))
-    bc_settings = {**LLM_INIT_BC_KWARGS, **(bc_kwargs or {})}
-    stop_at_success = bc_settings.get("stop_at_success")
-    report = pretrain_bc(
+    clone_prior(
         model,
         demos,
-        **{
-            "eval_env": eval_env if stop_at_success is not None else None,
-            "eval_max_episode_steps": max_episode_steps,
-            "seed": seed or 0,
-            "sb3_logger": model.logger if model.tensorboard_log is not None else None,
-            **bc_settings,
-        },
+        init=init,
+        bc_kwargs=bc_kwargs,
+        max_episode_steps=max_episode_steps,
+        seed=seed,
+        env_id=eval_env,
     )
-    if (
-        stop_at_success is not None
-        and not report.stopped_early
-        and (report.success_rate or 0.0) < stop_at_success
-    ):
-        logger.warning(
-            "BC reached a greedy success rate of %.0f%% in %d epochs, below stop_at_success=%s: "
-            "PPO starts from a weaker prior (more epochs or more demonstrations may help).",
-            100 * (report.success_rate or 0.0),
-            report.epochs,
-            stop_at_success,
-        )
-    if init == "actor":
-        reinitialise_critic(model.policy)
     warm_up_critic(model, critic_warmup_steps, callback=callback, tb_log_name=tb_log_name)
     return model

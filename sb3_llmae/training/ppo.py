@@ -9,7 +9,9 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from gymnasium import spaces
+from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3 import PPO
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -35,6 +37,18 @@ REFERENCE_PPO_KWARGS: MappingProxyType[str, Any] = MappingProxyType(
     }
 )
 REFERENCE_N_ENVS = 4
+# The policy each algorithm gets when none is named (RecurrentPPO has no "MlpPolicy").
+DEFAULT_POLICIES: MappingProxyType[type[OnPolicyAlgorithm], str] = MappingProxyType(
+    {RecurrentPPO: "MlpLstmPolicy"}
+)
+
+
+def needs_action_masks(algo: type[OnPolicyAlgorithm]) -> bool:
+    """
+    :param algo: an on-policy algorithm class
+    :return: whether its envs must give action masks (sb3-contrib's ``MaskablePPO``)
+    """
+    return issubclass(algo, MaskablePPO)
 
 
 def is_grid_space(observation_space: spaces.Space) -> bool:
@@ -81,18 +95,23 @@ def check_init(init: str) -> InitMode:
 def make_ppo(
     env: str | VecEnv,
     *,
+    algo: type[OnPolicyAlgorithm] = PPO,
     init: InitMode = "scratch",
     obs_mode: ObsMode = "image",
     n_envs: int = REFERENCE_N_ENVS,
     max_episode_steps: int | None = None,
     seed: int | None = None,
     **ppo_kwargs: Any,
-) -> PPO:
+) -> OnPolicyAlgorithm:
     """
     Build a PPO model for a MiniGrid env: the reference hyperparameters (``REFERENCE_PPO_KWARGS``)
     and :func:`default_policy_kwargs`, each overridden by ``ppo_kwargs``.
 
-    :param env: an env id (made with :func:`~sb3_llmae.envs.make_vec_env`) or a VecEnv
+    :param env: an env id (made with :func:`~sb3_llmae.envs.make_vec_env`, with action masks for
+        ``MaskablePPO``) or a VecEnv
+    :param algo: ``PPO``, or a PPO variant with the same hyperparameters: sb3-contrib's ``MaskablePPO``
+        (its envs need an ``ActionMasker``, see :func:`~sb3_llmae.envs.make_vec_env`) or
+        ``RecurrentPPO`` (default policy ``"MlpLstmPolicy"``), or a subclass of one
     :param init: the initialisation the model is built for (see :func:`default_policy_kwargs`);
         the weights are SB3's fresh ones, :func:`~sb3_llmae.training.llm_init.llm_init_ppo` does the rest
     :param obs_mode: observation layout when ``env`` is an id: ``"image"`` or ``"flat"``
@@ -106,14 +125,22 @@ def make_ppo(
     check_init(init)
     if isinstance(env, str):
         env = make_vec_env(
-            env, n_envs=n_envs, obs_mode=obs_mode, seed=seed, max_episode_steps=max_episode_steps
+            env,
+            n_envs=n_envs,
+            obs_mode=obs_mode,
+            seed=seed,
+            max_episode_steps=max_episode_steps,
+            action_masks=needs_action_masks(algo),
         )
     policy_kwargs = {
         **default_policy_kwargs(env.observation_space, init),
         **(ppo_kwargs.pop("policy_kwargs", None) or {}),
     }
-    policy = ppo_kwargs.pop("policy", "MlpPolicy")
-    return PPO(policy, env, policy_kwargs=policy_kwargs, seed=seed, **{**REFERENCE_PPO_KWARGS, **ppo_kwargs})
+    default_policy = next(
+        (name for base, name in DEFAULT_POLICIES.items() if issubclass(algo, base)), "MlpPolicy"
+    )
+    policy = ppo_kwargs.pop("policy", default_policy)
+    return algo(policy, env, policy_kwargs=policy_kwargs, seed=seed, **{**REFERENCE_PPO_KWARGS, **ppo_kwargs})
 
 
 def saved_obs_mode(path: str | os.PathLike[str], env_id: str) -> ObsMode:

@@ -1,0 +1,261 @@
+"""Success and return on fixed seeds every N env steps, greedy and sampled, in the reference layout."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.callbacks import BaseCallback, EventCallback
+from stable_baselines3.common.vec_env import VecEnv
+
+from sb3_llmae.envs import ObsMode, minigrid_id, obs_mode_of, vec_env_id
+from sb3_llmae.training.callbacks.run_dir import resolve_log_dir
+from sb3_llmae.training.evaluation import EvaluationResult, evaluate_success
+
+logger = logging.getLogger(__name__)
+
+EVAL_FOLDER = "eval_logs"
+CSV_NAME = "evaluations.csv"
+THRESHOLDS_NAME = "thresholds.json"
+CSV_COLUMNS = (
+    "step",
+    "success_greedy",
+    "success_sampled",
+    "return_greedy",
+    "return_sampled",
+    "length_greedy",
+    "length_sampled",
+    "eval_seconds",
+)
+ACTION_KINDS = ("greedy", "sampled")
+
+
+def eval_file_name(step: int) -> str:
+    """
+    :param step: env steps at the evaluation
+    :return: the name of its ``.npz`` file, ``eval_step{step}.npz``
+    """
+    return f"eval_step{step}.npz"
+
+
+def evaluation_arrays(
+    step: int, greedy: EvaluationResult, sampled: EvaluationResult
+) -> dict[str, np.ndarray]:
+    """
+    One evaluation in the reference system's ``.npz`` layout (one eval env per seed, one episode
+    each) plus the plugin's own keys.
+
+    The reference keys ``returns``, ``success`` (and their masks) hold the *sampled*-action results,
+    as the reference measured; ``returns_greedy``, ``success_greedy``, ``lengths`` (sampled) and
+    ``lengths_greedy`` are the plugin's.
+
+    :param step: env steps at the evaluation
+    :param greedy: the greedy-action episodes
+    :param sampled: the sampled-action episodes, on the same seeds
+    :return: the arrays to save
+    """
+    column = (len(sampled.seeds), 1)
+
+    def as_column(values: Sequence[float], dtype: type) -> np.ndarray:
+        return np.asarray(values, dtype=dtype).reshape(column)
+
+    return {
+        "returns": as_column(sampled.returns, np.float32),
+        "mask": np.ones(column, dtype=bool),
+        "success": as_column(sampled.successes, np.float32),
+        "success_mask": np.ones(column, dtype=bool),
+        "eval_seeds": np.asarray(sampled.seeds, dtype=np.int64),
+        "step": np.asarray(step, dtype=np.int64),
+        "returns_greedy": as_column(greedy.returns, np.float32),
+        "success_greedy": as_column(greedy.successes, np.float32),
+        "lengths": as_column(sampled.lengths, np.int64),
+        "lengths_greedy": as_column(greedy.lengths, np.int64),
+    }
+
+
+class SampleEfficiencyCallback(EventCallback):
+    """
+    Evaluate the model every ``eval_freq`` env steps (whatever the number of envs) on fixed seeds,
+    with greedy and with sampled actions, one episode per seed, all played as one batch.
+
+    Each evaluation is logged (``eval/success_rate`` and ``eval/mean_reward``, ``eval/mean_ep_length``
+    are greedy as in SB3's ``EvalCallback``; ``eval/*_sampled`` the sampled ones) and written under
+    ``log_dir/eval_logs/``: ``eval_step{N}.npz`` in the reference system's layout (``returns``,
+    ``success``, ``mask``, ``success_mask``, ``eval_seeds``, ``step``: sampled actions, as the
+    reference measured; plus ``returns_greedy``, ``success_greedy``, ``lengths``, ``lengths_greedy``),
+    a running ``evaluations.csv``, and ``thresholds.json`` with the first step each success threshold
+    was reached.
+
+    Sampled actions are drawn from a torch generator seeded by the step, forked from the global one:
+    the evaluation neither changes nor depends on the training's random stream.
+
+    :param eval_env: the env id to evaluate on (also ``sb3_llmae/<id>``), or a VecEnv whose first env's
+        id is used; ``None``: the training envs' id
+    :param eval_freq: env steps between evaluations
+    :param n_eval_episodes: episodes per evaluation, on seeds ``eval_seed, eval_seed + 1, ...``
+    :param log_dir: folder of ``eval_logs/``; ``None``: the training envs' ``Monitor`` folder (rl-zoo3's
+        run folder), else the model's logger folder (its TensorBoard run folder)
+    :param eval_seed: first evaluation seed
+    :param max_episode_steps: step limit of evaluation episodes; ``None`` keeps the env's own
+        (640 on DoorKey-8x8, the reference's limit)
+    :param success_thresholds: success rates whose first step is recorded, for each kind of action
+    :param eval_at_start: also evaluate when training starts (e.g. to measure a behaviour-cloned prior)
+    :param env_kwargs: passed to the evaluation env's constructor
+    :param callback_after_eval: called after each evaluation
+    :param verbose: 1: log each evaluation at INFO level
+    """
+
+    def __init__(
+        self,
+        eval_env: str | VecEnv | None = None,
+        eval_freq: int = 10_000,
+        n_eval_episodes: int = 20,
+        log_dir: str | os.PathLike[str] | None = None,
+        eval_seed: int = 1_000_000,
+        max_episode_steps: int | None = None,
+        success_thresholds: Sequence[float] = (0.8,),
+        eval_at_start: bool = False,
+        env_kwargs: dict[str, Any] | None = None,
+        callback_after_eval: BaseCallback | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(callback_after_eval, verbose=verbose)
+        if eval_freq <= 0 or n_eval_episodes <= 0:
+            raise ValueError(
+                f"eval_freq and n_eval_episodes must be positive, got {eval_freq} and {n_eval_episodes}."
+            )
+        if any(not 0.0 < threshold <= 1.0 for threshold in success_thresholds):
+            raise ValueError(f"success_thresholds must lie in (0, 1], got {list(success_thresholds)}.")
+        self.eval_env_id = eval_env if isinstance(eval_env, str) or eval_env is None else vec_env_id(eval_env)
+        if self.eval_env_id is not None:
+            self.eval_env_id = minigrid_id(self.eval_env_id)
+        self.eval_freq = eval_freq
+        self.eval_seeds = tuple(range(eval_seed, eval_seed + n_eval_episodes))
+        self.max_episode_steps = max_episode_steps
+        self.success_thresholds = tuple(sorted(success_thresholds))
+        self.eval_at_start = eval_at_start
+        self.env_kwargs = dict(env_kwargs or {})
+        self.log_dir_setting = log_dir
+        self.eval_dir = Path()
+        self.obs_mode: ObsMode = "image"
+        self.next_eval = 0
+        self.eval_seconds = 0.0
+        self.last_step: int | None = None
+        self.first_step_reached: dict[str, dict[float, int]] = {kind: {} for kind in ACTION_KINDS}
+
+    def _init_callback(self) -> None:
+        super()._init_callback()
+        if self.eval_env_id is None:
+            self.eval_env_id = vec_env_id(self.training_env)
+        self.obs_mode = obs_mode_of(self.eval_env_id, self.model.observation_space)
+        self.eval_dir = resolve_log_dir(self, self.log_dir_setting) / EVAL_FOLDER
+        self.eval_dir.mkdir(parents=True, exist_ok=True)
+
+    def _on_training_start(self) -> None:
+        self.next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        if self.eval_at_start and self.last_step != self.num_timesteps:
+            self.evaluate()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps < self.next_eval:
+            return True
+        self.next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        self.evaluate()
+        return self._on_event()
+
+    def evaluate(self) -> tuple[EvaluationResult, EvaluationResult]:
+        """
+        Evaluate now, log the figures and write the files.
+
+        :return: the greedy and the sampled results
+        """
+        assert self.eval_env_id is not None, "evaluate() runs once the callback is initialised"
+        start = time.perf_counter()
+        step = self.num_timesteps
+        settings: dict[str, Any] = {
+            "obs_mode": self.obs_mode,
+            "max_episode_steps": self.max_episode_steps,
+            "env_kwargs": self.env_kwargs,
+        }
+        greedy = evaluate_success(
+            self.model, self.eval_env_id, self.eval_seeds, deterministic=True, **settings
+        )
+        with th.random.fork_rng(devices=[]):
+            th.manual_seed(self.eval_seeds[0] + step)
+            sampled = evaluate_success(
+                self.model, self.eval_env_id, self.eval_seeds, deterministic=False, **settings
+            )
+        seconds = time.perf_counter() - start
+        self.eval_seconds += seconds
+        self.last_step = step
+        arrays: dict[str, Any] = evaluation_arrays(step, greedy, sampled)
+        np.savez(self.eval_dir / eval_file_name(step), **arrays)
+        self._append_csv(step, greedy, sampled, seconds)
+        self._update_thresholds(step, {"greedy": greedy.success_rate, "sampled": sampled.success_rate})
+        self._record(greedy, sampled)
+        if self.verbose >= 1:
+            logger.info(
+                "step %d: success %.2f greedy, %.2f sampled; return %.3f greedy, %.3f sampled (%.1f s)",
+                step,
+                greedy.success_rate,
+                sampled.success_rate,
+                greedy.mean_return,
+                sampled.mean_return,
+                seconds,
+            )
+        return greedy, sampled
+
+    def _record(self, greedy: EvaluationResult, sampled: EvaluationResult) -> None:
+        self.logger.record("eval/success_rate", greedy.success_rate)
+        self.logger.record("eval/mean_reward", greedy.mean_return)
+        self.logger.record("eval/mean_ep_length", greedy.mean_length)
+        self.logger.record("eval/success_rate_sampled", sampled.success_rate)
+        self.logger.record("eval/mean_reward_sampled", sampled.mean_return)
+        self.logger.record("eval/mean_ep_length_sampled", sampled.mean_length)
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(self.num_timesteps)
+
+    def _append_csv(
+        self, step: int, greedy: EvaluationResult, sampled: EvaluationResult, seconds: float
+    ) -> None:
+        path = self.eval_dir / CSV_NAME
+        new_file = not path.exists() or path.stat().st_size == 0
+        with path.open("a", newline="") as file:
+            writer = csv.writer(file)
+            if new_file:
+                writer.writerow(CSV_COLUMNS)
+            writer.writerow(
+                [
+                    step,
+                    greedy.success_rate,
+                    sampled.success_rate,
+                    greedy.mean_return,
+                    sampled.mean_return,
+                    greedy.mean_length,
+                    sampled.mean_length,
+                    round(seconds, 3),
+                ]
+            )
+
+    def _update_thresholds(self, step: int, success_rates: dict[str, float]) -> None:
+        changed = False
+        for kind, rate in success_rates.items():
+            for threshold in self.success_thresholds:
+                if rate >= threshold and threshold not in self.first_step_reached[kind]:
+                    self.first_step_reached[kind][threshold] = step
+                    self.logger.record(f"eval/first_step_success_{threshold:g}_{kind}", step)
+                    changed = True
+        if changed:
+            serialisable = {
+                kind: {f"{threshold:g}": reached for threshold, reached in steps.items()}
+                for kind, steps in self.first_step_reached.items()
+            }
+            (self.eval_dir / THRESHOLDS_NAME).write_text(json.dumps(serialisable, indent=2) + "\n")
