@@ -14,6 +14,8 @@ import yaml
 
 MethodInit = Literal["scratch", "actor", "full", "transfer"]
 METHOD_INITS: tuple[str, ...] = ("scratch", "actor", "full", "transfer")
+MethodAlgo = Literal["ppo", "maskable"]
+METHOD_ALGOS: tuple[str, ...] = ("ppo", "maskable")
 DEFAULT_SOURCE_ENV = "MiniGrid-Unlock-v0"
 # The reference's transfer agent starts from a PPO trained 150k steps on Unlock.
 DEFAULT_SOURCE_STEPS = 150_000
@@ -28,6 +30,8 @@ class MethodSpec:
     :param init: ``"scratch"``: fresh weights; ``"actor"`` / ``"full"``: BC on demonstrations through
         :func:`~sb3_llmae.training.llm_init.llm_init_ppo`, keeping the actor only or the whole network;
         ``"transfer"``: the policy of a PPO trained on ``source_env`` (trained once per seed, reused)
+    :param algo: ``"ppo"`` (SB3's ``PPO``) or ``"maskable"`` (sb3-contrib's ``MaskablePPO``, with the
+        plugin's MiniGrid action masks)
     :param demos: demonstrations directory of ``"actor"`` / ``"full"``; ``None``: the one the compare
         is given (``--demos``)
     :param source_env: env the ``"transfer"`` source model trains on
@@ -39,6 +43,7 @@ class MethodSpec:
 
     name: str
     init: MethodInit = "scratch"
+    algo: MethodAlgo = "ppo"
     demos: str | None = None
     source_env: str = DEFAULT_SOURCE_ENV
     source_steps: int = DEFAULT_SOURCE_STEPS
@@ -48,10 +53,16 @@ class MethodSpec:
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
-            raise ValueError(f"Method name {self.name!r} must be a plain folder name (no '/', no leading '.').")
+            raise ValueError(
+                f"Method name {self.name!r} must be a plain folder name (no '/', no leading '.')."
+            )
         if self.init not in METHOD_INITS:
             raise ValueError(
                 f"Method {self.name!r}: unknown init {self.init!r}; choose one of {', '.join(METHOD_INITS)}."
+            )
+        if self.algo not in METHOD_ALGOS:
+            raise ValueError(
+                f"Method {self.name!r}: unknown algo {self.algo!r}; choose one of {', '.join(METHOD_ALGOS)}."
             )
         if self.source_steps <= 0:
             raise ValueError(f"Method {self.name!r}: source_steps must be positive, got {self.source_steps}.")
@@ -95,6 +106,8 @@ BUILTIN_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
             MethodSpec("llmae", init="actor"),
             MethodSpec("llmae-full", init="full"),
             MethodSpec("transfer", init="transfer"),
+            MethodSpec("maskable", algo="maskable"),
+            MethodSpec("llmae-maskable", init="actor", algo="maskable"),
         )
     }
 )
@@ -116,8 +129,12 @@ def load_method_specs(path: str | os.PathLike[str]) -> dict[str, MethodSpec]:
     path = Path(path)
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict) or not all(isinstance(value, dict) for value in data.values()):
-        raise ValueError(f"{path} must map method names to their settings, e.g. 'llmae-full: {{init: full}}'.")
-    return {str(name): MethodSpec.from_dict({**settings, "name": str(name)}) for name, settings in data.items()}
+        raise ValueError(
+            f"{path} must map method names to their settings, e.g. 'llmae-full: {{init: full}}'."
+        )
+    return {
+        str(name): MethodSpec.from_dict({**settings, "name": str(name)}) for name, settings in data.items()
+    }
 
 
 def resolve_methods(

@@ -60,7 +60,7 @@ class RunCurves:
     scores: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def heatmap_files(self) -> list[tuple[int, Path]]:
-        """:return: the run's visitation heatmaps (``heatmaps/visits_step<N>.npy``) as (step, path), by step"""
+        """:return: the run's visitation heatmaps (``heatmaps/visits_step<N>.npy``), (step, path) by step"""
         found = []
         for path in (self.path / HEATMAPS_DIR).glob("visits_step*.npy"):
             match = _HEATMAP_NAME.match(path.name)
@@ -109,7 +109,7 @@ def read_evaluation(path: Path) -> tuple[int, dict[str, float]]:
                 raise ValueError(f"{path} has no 'step' entry and no 'step<N>' in its name.")
             step = int(match.group(1))
         scores = {
-            metric: evaluation_score(data[values_key], data[mask_key] if mask_key in data else None)
+            metric: evaluation_score(data[values_key], data.get(mask_key))
             for metric, (values_key, mask_key) in METRIC_KEYS.items()
             if values_key in data
         }
