@@ -10,8 +10,10 @@ from collections.abc import Callable, Sequence
 
 import datasets
 
+from sb3_llmae.cli.compare import add_compare_parser
 from sb3_llmae.cli.generate import add_generate_parser
 from sb3_llmae.cli.pretrain import add_pretrain_parser
+from sb3_llmae.cli.report import add_report_parser
 from sb3_llmae.cli.train import add_train_parser
 from sb3_llmae.experts.llm import LLMEndpointError
 
@@ -19,6 +21,8 @@ PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_generate_parser,
     add_pretrain_parser,
     add_train_parser,
+    add_compare_parser,
+    add_report_parser,
 )
 
 

@@ -15,6 +15,8 @@ THRESHOLD = 0.8
 CONFIDENCE = 0.95
 # Bootstrap resamples: rliable's default.
 REPS = 50_000
+# Pairwise comparisons bootstrap two samples at once; rliable's examples use 2,000 resamples for them.
+PAIR_REPS = 2_000
 
 
 @dataclass(frozen=True)
@@ -197,3 +199,32 @@ def summarize_metric(
         lowest_after_reached=lowest,
     )
     return summary, curve
+
+
+def probability_of_improvement(
+    scores_x: np.ndarray, scores_y: np.ndarray, reps: int = PAIR_REPS, seed: int = 0
+) -> Interval:
+    """
+    rliable's probability of improvement: the chance that a run of X scores above a run of Y (ties
+    count half), with a stratified-bootstrap CI, X's and Y's runs resampled independently.
+
+    :param scores_x: X's final scores, one per run
+    :param scores_y: Y's final scores, one per run
+    :param reps: bootstrap resamples
+    :param seed: seed of the resampling
+    :return: the probability and its ``CONFIDENCE`` interval
+    """
+
+    def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.array([metrics.probability_of_improvement(x, y)])
+
+    pair = [np.asarray(scores_x, dtype=np.float64)[:, None], np.asarray(scores_y, dtype=np.float64)[:, None]]
+    points, intervals = library.get_interval_estimates(
+        {"pair": pair},
+        estimate,
+        reps=reps,
+        confidence_interval_size=CONFIDENCE,
+        random_state=np.random.RandomState(seed),
+    )
+    interval = np.asarray(intervals["pair"])
+    return Interval(float(np.asarray(points["pair"])[0]), float(interval[0, 0]), float(interval[1, 0]))
