@@ -3,7 +3,9 @@ intervals, curves on a common step grid, time to threshold."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,6 +129,26 @@ class CurveEstimate:
         return Interval(float(self.iqm[-1]), float(self.low[-1]), float(self.high[-1]))
 
 
+@contextmanager
+def _seeded_bootstrap(seed: int) -> Iterator[np.random.RandomState]:
+    """
+    Make rliable's bootstrap reproducible without touching the caller's random state.
+
+    rliable 1.2's ``StratifiedBootstrap`` draws its resamples from NumPy's global generator
+    (``np.random.choice``) whatever ``random_state`` it is given, so the global state is seeded here
+    and restored afterwards. It also passes ``random_state`` to arch, which deprecates that keyword
+    (a warning that is rliable's to fix, not the user's).
+    """
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(saved)
+
+
 def bootstrap_iqm(matrix: ScoreMatrix, reps: int = REPS, seed: int = 0) -> CurveEstimate:
     """
     IQM over runs at every step with percentile confidence intervals from rliable's stratified bootstrap
@@ -138,13 +160,14 @@ def bootstrap_iqm(matrix: ScoreMatrix, reps: int = REPS, seed: int = 0) -> Curve
     :return: the estimate
     """
     scores = matrix.scores[:, None, :]  # rliable's (runs, tasks, steps)
-    points, intervals = library.get_interval_estimates(
-        {"scores": scores},
-        iqm_per_step,
-        reps=reps,
-        confidence_interval_size=CONFIDENCE,
-        random_state=np.random.RandomState(seed),
-    )
+    with _seeded_bootstrap(seed) as random_state:
+        points, intervals = library.get_interval_estimates(
+            {"scores": scores},
+            iqm_per_step,
+            reps=reps,
+            confidence_interval_size=CONFIDENCE,
+            random_state=random_state,
+        )
     interval = np.asarray(intervals["scores"])
     return CurveEstimate(matrix.steps, np.asarray(points["scores"]), interval[0], interval[1])
 
@@ -219,12 +242,13 @@ def probability_of_improvement(
         return np.array([metrics.probability_of_improvement(x, y)])
 
     pair = [np.asarray(scores_x, dtype=np.float64)[:, None], np.asarray(scores_y, dtype=np.float64)[:, None]]
-    points, intervals = library.get_interval_estimates(
-        {"pair": pair},
-        estimate,
-        reps=reps,
-        confidence_interval_size=CONFIDENCE,
-        random_state=np.random.RandomState(seed),
-    )
+    with _seeded_bootstrap(seed) as random_state:
+        points, intervals = library.get_interval_estimates(
+            {"pair": pair},
+            estimate,
+            reps=reps,
+            confidence_interval_size=CONFIDENCE,
+            random_state=random_state,
+        )
     interval = np.asarray(intervals["pair"])
     return Interval(float(np.asarray(points["pair"])[0]), float(interval[0, 0]), float(interval[1, 0]))

@@ -95,9 +95,9 @@ def plot_probability_of_improvement(
             )
             axis.plot([estimate.value, estimate.value], [row - 0.25, row + 0.25], color="black", linewidth=2)
         axis.axvline(0.5, color="0.4", linestyle="--", linewidth=1)
+        axis.set_ylim(len(pairs) - 0.4, -0.6)
         axis.set_yticks(range(len(pairs)), labels=[f"P({x} > {y})" for x, y in pairs])
         axis.set_xlim(-0.02, 1.02)
-        axis.invert_yaxis()
         axis.set_xlabel(f"P(X > Y), final {METRIC_LABELS.get(metric, metric)}", fontsize=9)
         axis.grid(axis="x", alpha=0.3)
         figure.tight_layout()
@@ -112,8 +112,9 @@ class HeatmapPair:
     """
     Where one method's agents stood early and late in training, the visits of all its runs summed.
 
-    :param first: visits in the first saved window (steps 0 to ``first_step``)
-    :param last: visits in the last saved window (``last_start`` to ``last_step``)
+    :param first: visits until each run's first saved heatmap (at most ``first_step``)
+    :param last: visits in each run's last window of about one save interval (``last_start`` to
+        ``last_step``)
     """
 
     first: np.ndarray
@@ -123,32 +124,42 @@ class HeatmapPair:
     last_step: int
 
 
+def last_window(files: Sequence[tuple[int, Path]]) -> tuple[int, np.ndarray]:
+    """
+    The heatmap callback saves visits counted since training started, every save interval and at the end;
+    the last window is the last save minus the latest save at least one interval before it (so that a
+    short final piece, e.g. 240 steps, does not stand for the end of training).
+
+    :param files: one run's heatmaps, (step, path) by step
+    :return: the window's first step and its visits
+    """
+    last_step, last_path = files[-1]
+    counts = np.load(last_path)
+    if len(files) == 1:
+        return 0, counts
+    interval = files[1][0] - files[0][0]
+    earlier = [(step, path) for step, path in files[:-1] if step <= last_step - interval] or [files[-2]]
+    start, start_path = earlier[-1]
+    return start, counts - np.load(start_path)
+
+
 def summed_heatmaps(runs: Sequence[RunCurves]) -> HeatmapPair | None:
     """
-    The heatmap callback saves visits counted since training started; the last window is the difference
-    between the last two saves.
-
     :param runs: one method's runs
-    :return: the first and the last window of every run summed; ``None`` if no run has heatmaps (or
-        they differ in shape)
+    :return: the first heatmap and the last window (:func:`last_window`) of every run, summed; ``None``
+        if no run has heatmaps (or they differ in shape)
     """
     firsts, lasts, first_steps, last_starts, last_steps = [], [], [], [], []
     for run in runs:
         files = run.heatmap_files()
         if not files:
             continue
-        first_step, first_path = files[0]
-        firsts.append(np.load(first_path))
-        first_steps.append(first_step)
-        last_step, last_path = files[-1]
-        last = np.load(last_path)
-        if len(files) > 1:
-            last_starts.append(files[-2][0])
-            last = last - np.load(files[-2][1])
-        else:
-            last_starts.append(0)
-        lasts.append(last)
-        last_steps.append(last_step)
+        first_steps.append(files[0][0])
+        firsts.append(np.load(files[0][1]))
+        start, counts = last_window(files)
+        last_starts.append(start)
+        lasts.append(counts)
+        last_steps.append(files[-1][0])
     if not firsts or len({counts.shape for counts in firsts + lasts}) != 1:
         return None
     return HeatmapPair(
@@ -175,7 +186,7 @@ def plot_heatmap_panel(heatmaps: Mapping[str, HeatmapPair], path: Path) -> Path:
         for row, method in enumerate(methods):
             pair = heatmaps[method]
             for axis, counts, label in (
-                (axes[row, 0], pair.first, f"steps 0-{pair.first_step:,}"),
+                (axes[row, 0], pair.first, f"until step {pair.first_step:,}"),
                 (axes[row, 1], pair.last, f"steps {pair.last_start:,}-{pair.last_step:,}"),
             ):
                 norm = matplotlib.colors.LogNorm(vmin=1, vmax=max(int(counts.max()), 2))

@@ -204,7 +204,8 @@ def _interval(summary: MetricSummary | None) -> str:
 def _steps(value: float | None) -> str:
     if value is None:
         return "never"
-    return f"{value / 1000:.0f}k" if value >= 1000 else f"{value:.0f}"
+    # "29k" as the reference writes round thousands; other steps exactly (a warm-up ends at 2,048)
+    return f"{value / 1000:.0f}k" if value >= 1000 and round(value) % 1000 == 0 else f"{value:,.0f}"
 
 
 def _share(summary: MetricSummary | None) -> str:
