@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,ray]"
 	$(PIP) install --no-deps "$(IMITATION_SPEC)"
 	$(PY) -c "import sb3_llmae"
 	touch $(STAMP)
@@ -37,6 +37,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# expert demonstrations -> `compare` (llmae vs scratch, 2 seeds, DoorKey-5x5) -> `report` (rliable, plots)
 demo: $(STAMP)
 	$(PY) examples/quickstart.py --out demo_output
 

@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20, help="expert episodes")
     parser.add_argument("--steps", type=int, default=10_000, help="PPO env steps per run, warm-up included")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--eval-freq", type=int, default=2_000, help="env steps between evaluations")
+    parser.add_argument("--eval-freq", type=int, default=2_500, help="env steps between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
     parser.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples of the report")
     parser.add_argument("--model", help="LLM model name; needs an endpoint ($OPENAI_BASE_URL or --base-url)")
@@ -76,10 +77,16 @@ def main() -> None:
     )
 
     settings = CompareSettings(
-        args.env, steps=args.steps, demos=str(out / "demonstrations"), eval_freq=args.eval_freq
+        args.env,
+        steps=args.steps,
+        demos=str(out / "demonstrations"),
+        eval_freq=args.eval_freq,
+        n_eval_episodes=args.eval_episodes,
     )
     runs = plan_runs(resolve_methods(["llmae", "scratch"]), args.seeds, settings, out / "runs")
-    print(f"[2/3] compare: llmae vs scratch, seeds {args.seeds}, {args.steps} env steps each -> {out / 'runs'}")
+    print(
+        f"[2/3] compare: llmae vs scratch, seeds {args.seeds}, {args.steps} env steps each -> {out / 'runs'}"
+    )
     outcomes = compare(runs, workers=args.workers)
     failed = [outcome for outcome in outcomes if outcome.status == "failed"]
     for outcome in failed:

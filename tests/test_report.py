@@ -246,3 +246,12 @@ def test_reference_run_seed_comes_from_its_hydra_config() -> None:
     run_dir = next((REFERENCE_RUNS / "multirun").glob("*/ppo/2"))
     assert load_run(run_dir).seed == 42
     assert load_run(run_dir).method == "ppo"
+
+
+def test_methods_of_one_folder_name_in_two_places_are_told_apart(tmp_path: Path) -> None:
+    # rl-zoo3 logs: <log folder>/<algo>/<env>_<n>
+    for log, rate in (("scratch", 0.0), ("llmae", 1.0)):
+        write_eval(tmp_path / log / "ppo" / "MiniGrid-DoorKey-5x5-v0_1", 1000, successes(rate))
+    runs = discover_runs(tmp_path)
+    assert sorted(runs) == ["llmae/ppo", "scratch/ppo"]
+    assert runs["llmae/ppo"][0].scores["success"][0] == 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
 import time
 from typing import Any
 
@@ -22,6 +23,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the report of the runs under ``args.runs`` and print where it is."""
     if args.reps <= 0:
         raise ValueError(f"--reps must be positive, got {args.reps}.")
+    # rliable logs one INFO line per bootstrap through absl
+    logging.getLogger("absl").setLevel(logging.WARNING)
     start = time.perf_counter()
     report = write_report(args.runs, args.out, threshold=args.threshold, reps=args.reps, seed=args.seed)
     lines = [f"{method}: {len(by_metric)} metrics" for method, by_metric in report.summaries.items()]

@@ -168,7 +168,8 @@ def load_run(run_dir: str | Path, method: str | None = None) -> RunCurves:
 def discover_runs(root: str | Path) -> dict[str, list[RunCurves]]:
     """
     Find every run under ``root``: each folder holding an ``eval_logs/`` folder with ``.npz`` files is a
-    run, named after its parent, the method.
+    run of the method its parent folder names (by its path under ``root`` where two folders of that name
+    hold runs, e.g. rl-zoo3's ``scratch/ppo`` and ``llmae/ppo``).
 
     :param root: a compare output folder, a reference ``multirun/<date>`` folder, or any folder above
     :return: per method (in name order), its runs (in run-name order)
@@ -186,9 +187,17 @@ def discover_runs(root: str | Path) -> dict[str, list[RunCurves]]:
             f"No runs under {root}: expected <method>/<run>/{EVAL_LOGS_DIR}/*.npz (as `sb3-llmae compare` "
             "writes them)."
         )
+    # A method is named after its folder; folders of one name in two places (rl-zoo3's <log>/ppo/<env>_1
+    # under two log folders) are named by their path under root instead.
+    names: dict[str, set[Path]] = {run_dir.parent.name: set() for run_dir in run_dirs}
+    for run_dir in run_dirs:
+        names[run_dir.parent.name].add(run_dir.parent)
     runs: dict[str, list[RunCurves]] = {}
     for run_dir in run_dirs:
-        run = load_run(run_dir)
+        method = run_dir.parent.name
+        if len(names[method]) > 1:
+            method = run_dir.parent.relative_to(root).as_posix()
+        run = load_run(run_dir, method)
         runs.setdefault(run.method, []).append(run)
     return dict(sorted(runs.items()))
 
