@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -24,10 +22,8 @@ def run(command: list[str], cwd: Path = REPO, **env: str) -> str:
 
 def test_quickstart_compares_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    printed = run(
-        [sys.executable, "examples/quickstart.py", "--out", str(out), "--episodes", "4", "--steps", "1024"]
-        + ["--eval-freq", "512", "--eval-episodes", "2", "--seeds", "0", "--reps", "200"]
-    )
+    options = f"--out {out} --episodes 4 --steps 1024 --eval-freq 512 --eval-episodes 2 --seeds 0 --reps 200"
+    printed = run([sys.executable, "examples/quickstart.py", *options.split()])
     assert "PLANNER expert plays instead of an LLM" in printed
     report = out / "report" / "report.md"
     assert f"report: {report.resolve()}" in printed
