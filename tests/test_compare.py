@@ -162,6 +162,9 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
         plan_runs([SCRATCH], [0, 0], SETTINGS, tmp_path)
 
 
+# Starting a local Ray instance and its first worker (which imports torch and SB3) takes minutes on a
+# loaded 2-core machine.
+@pytest.mark.timeout(900)
 def test_ray_backend_runs_the_same_runs(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="the Ray backend is an extra: pip install 'sb3-llmae[ray]'")
     runs = plan_runs([SCRATCH], [0], SETTINGS, tmp_path)
