@@ -42,4 +42,4 @@ demo: $(STAMP)
 	$(PY) examples/quickstart.py --out demo_output
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_output zoo_logs sb3_project_output .pytest_cache .ruff_cache
