@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -18,6 +20,10 @@ def run(command: list[str], cwd: Path = REPO, **env: str) -> str:
     result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
+
+
+# Each example is a whole program (imports, BC, training, evaluations, report): minutes on 2 busy cores.
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_quickstart_compares_and_reports(tmp_path: Path) -> None:
