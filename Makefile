@@ -17,7 +17,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,ray]"
 	$(PIP) install --no-deps "$(IMITATION_SPEC)"
 	$(PY) -c "import sb3_llmae"
 	touch $(STAMP)
@@ -37,8 +37,9 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# expert demonstrations -> `compare` (llmae vs scratch, 2 seeds, DoorKey-5x5) -> `report` (rliable, plots)
 demo: $(STAMP)
 	$(PY) examples/quickstart.py --out demo_output
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache .ruff_cache
+	rm -rf $(VENV) demo_output zoo_logs sb3_project_output .pytest_cache .ruff_cache

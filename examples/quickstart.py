@@ -1,10 +1,12 @@
 """
-The main job, small and on CPU (about two minutes): an expert plays MiniGrid, its successful
-episodes become imitation demonstrations, behaviour cloning seeds a PPO model that then trains, and
-a PPO from scratch with the same hyperparameters and budget is trained beside it.
+The main job, small and on CPU (``make demo``, a few minutes on 2 cores): an expert plays
+MiniGrid-DoorKey-5x5, its successful episodes become imitation demonstrations, and ``compare`` trains
+LLM-initialised PPO (``llmae``: BC on those demonstrations, then PPO) against PPO from scratch on 2
+seeds each, with the same hyperparameters and budget; ``report`` then aggregates them with rliable
+(IQM, bootstrap CIs, time to 0.8) into report.md and plots.
 
 The expert is an LLM when one is configured (``--model`` plus ``--base-url`` or ``$OPENAI_BASE_URL``);
-otherwise the planner plays, announced here and recorded in ``summary.json``.
+otherwise the planner plays, announced here and recorded in the demonstrations' metadata.
 
     python examples/quickstart.py --out demo_output
     OPENAI_BASE_URL=http://localhost:11434/v1 python examples/quickstart.py --model llama3.1
@@ -13,7 +15,6 @@ otherwise the planner plays, announced here and recorded in ``summary.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import time
@@ -22,17 +23,8 @@ from pathlib import Path
 import datasets
 import torch as th
 
-from sb3_llmae import (
-    Expert,
-    LLMExpert,
-    PlannerExpert,
-    evaluate_success,
-    generate_demonstrations,
-    llm_init_ppo,
-    make_ppo,
-)
-
-EVAL_SEEDS = tuple(range(10_000, 10_050))
+from sb3_llmae import Expert, LLMExpert, PlannerExpert, generate_demonstrations
+from sb3_llmae.experiments import CompareSettings, compare, plan_runs, resolve_methods, write_report
 
 
 def choose_expert(args: argparse.Namespace, out: Path) -> tuple[Expert, str]:
@@ -57,8 +49,12 @@ def main() -> None:
     )
     parser.add_argument("--env", default="MiniGrid-DoorKey-5x5-v0")
     parser.add_argument("--episodes", type=int, default=20, help="expert episodes")
-    parser.add_argument("--steps", type=int, default=10_000, help="PPO env steps, warm-up included")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=10_000, help="PPO env steps per run, warm-up included")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--eval-freq", type=int, default=2_500, help="env steps between evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
+    parser.add_argument("--workers", type=int, default=2, help="runs trained at once")
+    parser.add_argument("--reps", type=int, default=10_000, help="bootstrap resamples of the report")
     parser.add_argument("--model", help="LLM model name; needs an endpoint ($OPENAI_BASE_URL or --base-url)")
     parser.add_argument("--base-url")
     parser.add_argument("--mode", choices=("step", "plan"), default="step")
@@ -73,49 +69,44 @@ def main() -> None:
 
     expert, expert_note = choose_expert(args, out)
     print(f"==> {expert_note}")
-    demos = generate_demonstrations(
-        args.env, expert, args.episodes, seed=args.seed, out_dir=out / "demonstrations"
-    )
+    demos = generate_demonstrations(args.env, expert, args.episodes, seed=0, out_dir=out / "demonstrations")
     stats = demos.stats
     print(
         f"[1/3] demonstrations: {stats['successes']}/{stats['episodes']} successful episodes, "
         f"{stats['transitions']} transitions -> {out / 'demonstrations'}"
     )
 
-    model = llm_init_ppo(
-        args.env, demos, seed=args.seed, tensorboard_log=str(out / "tensorboard"), tb_log_name="llm_init"
+    settings = CompareSettings(
+        args.env,
+        steps=args.steps,
+        demos=str(out / "demonstrations"),
+        eval_freq=args.eval_freq,
+        n_eval_episodes=args.eval_episodes,
     )
-    bc_success = evaluate_success(model, args.env, EVAL_SEEDS).success_rate
-    warmup_steps = model.num_timesteps
-    model.learn(args.steps - model.num_timesteps, reset_num_timesteps=False)
-    model.save(out / "llm_init_ppo.zip")
-    llm_init_success = evaluate_success(model, args.env, EVAL_SEEDS).success_rate
+    runs = plan_runs(resolve_methods(["llmae", "scratch"]), args.seeds, settings, out / "runs")
     print(
-        f"[2/3] llm_init_ppo: greedy success {bc_success:.0%} after BC and {warmup_steps} steps of critic "
-        f"warm-up, {llm_init_success:.0%} after {model.num_timesteps} env steps -> {out / 'llm_init_ppo.zip'}"
+        f"[2/3] compare: llmae vs scratch, seeds {args.seeds}, {args.steps} env steps each -> {out / 'runs'}"
     )
+    outcomes = compare(runs, workers=args.workers)
+    failed = [outcome for outcome in outcomes if outcome.status == "failed"]
+    for outcome in failed:
+        print(f"      {outcome.key} FAILED: {outcome.error}")
 
-    scratch = make_ppo(args.env, seed=args.seed, tensorboard_log=str(out / "tensorboard"))
-    scratch.learn(args.steps, tb_log_name="scratch")
-    scratch_success = evaluate_success(scratch, args.env, EVAL_SEEDS).success_rate
-    print(f"[3/3] PPO from scratch: greedy success {scratch_success:.0%} after {scratch.num_timesteps} steps")
-
-    summary = {
-        "env_id": args.env,
-        "expert": expert.describe(),
-        "expert_note": expert_note,
-        "demonstrations": stats,
-        "eval_seeds": list(EVAL_SEEDS),
-        "greedy_success": {
-            "bc": bc_success,
-            "llm_init_ppo": llm_init_success,
-            "scratch_ppo": scratch_success,
-        },
-        "env_steps": args.steps,
-        "wall_seconds": round(time.perf_counter() - start, 1),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"Output: {out.resolve()} (summary.json, demonstrations/, llm_init_ppo.zip, tensorboard/)")
+    report = write_report(out / "runs", out / "report", reps=args.reps, title=f"{args.env}: llmae vs scratch")
+    by_method = report.summaries
+    print("[3/3] report (final IQM over seeds, greedy and sampled success):")
+    for method, summaries in by_method.items():
+        greedy, sampled = summaries.get("success_greedy"), summaries.get("success")
+        print(
+            f"      {method:8s} greedy {greedy.final.value if greedy else float('nan'):.2f}  "
+            f"sampled {sampled.final.value if sampled else float('nan'):.2f}"
+        )
+    print(f"report: {report.report_path.resolve()}")
+    for path in report.plots:
+        print(f"plot:   {path.resolve()}")
+    print(f"wall time: {time.perf_counter() - start:.0f} s")
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

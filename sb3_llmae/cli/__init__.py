@@ -10,9 +10,11 @@ from collections.abc import Callable, Sequence
 
 import datasets
 
+from sb3_llmae.cli.compare import add_compare_parser
 from sb3_llmae.cli.generate import add_generate_parser
 from sb3_llmae.cli.pretrain import add_pretrain_parser
 from sb3_llmae.cli.record import add_record_parser
+from sb3_llmae.cli.report import add_report_parser
 from sb3_llmae.cli.train import add_train_parser
 from sb3_llmae.experts.llm import LLMEndpointError
 
@@ -24,6 +26,8 @@ PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     add_pretrain_parser,
     add_train_parser,
     add_record_parser,
+    add_compare_parser,
+    add_report_parser,
 )
 
 

@@ -1,0 +1,162 @@
+"""Methods to compare: small declarative specs (how the policy starts, from which demonstrations,
+which PPO settings), so that a variant is a few lines of YAML, not code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import yaml
+
+MethodInit = Literal["scratch", "actor", "full", "transfer"]
+METHOD_INITS: tuple[str, ...] = ("scratch", "actor", "full", "transfer")
+MethodAlgo = Literal["ppo", "maskable"]
+METHOD_ALGOS: tuple[str, ...] = ("ppo", "maskable")
+DEFAULT_SOURCE_ENV = "MiniGrid-Unlock-v0"
+# The reference's transfer agent starts from a PPO trained 150k steps on Unlock.
+DEFAULT_SOURCE_STEPS = 150_000
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """
+    How one method builds its PPO model before training on the target env.
+
+    :param name: the method's name (its folder and its label in the report)
+    :param init: ``"scratch"``: fresh weights; ``"actor"`` / ``"full"``: BC on demonstrations through
+        :func:`~sb3_llmae.training.llm_init.llm_init_ppo`, keeping the actor only or the whole network;
+        ``"transfer"``: the policy of a PPO trained on ``source_env`` (trained once per seed, reused)
+    :param algo: ``"ppo"`` (SB3's ``PPO``) or ``"maskable"`` (sb3-contrib's ``MaskablePPO``, with the
+        plugin's MiniGrid action masks)
+    :param demos: demonstrations directory of ``"actor"`` / ``"full"``; ``None``: the one the compare
+        is given (``--demos``)
+    :param source_env: env the ``"transfer"`` source model trains on
+    :param source_steps: env steps of that source training
+    :param ppo_kwargs: PPO settings over the reference ones (``learning_rate``, ``n_steps``, ...)
+    :param bc_kwargs: BC settings of ``"actor"`` / ``"full"`` (see ``llm_init_ppo``'s ``bc_kwargs``)
+    :param critic_warmup_steps: critic warm-up of ``"actor"`` / ``"full"``; ``None``: ``llm_init_ppo``'s
+    """
+
+    name: str
+    init: MethodInit = "scratch"
+    algo: MethodAlgo = "ppo"
+    demos: str | None = None
+    source_env: str = DEFAULT_SOURCE_ENV
+    source_steps: int = DEFAULT_SOURCE_STEPS
+    ppo_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    bc_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    critic_warmup_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(
+                f"Method name {self.name!r} must be a plain folder name (no '/', no leading '.')."
+            )
+        if self.init not in METHOD_INITS:
+            raise ValueError(
+                f"Method {self.name!r}: unknown init {self.init!r}; choose one of {', '.join(METHOD_INITS)}."
+            )
+        if self.algo not in METHOD_ALGOS:
+            raise ValueError(
+                f"Method {self.name!r}: unknown algo {self.algo!r}; choose one of {', '.join(METHOD_ALGOS)}."
+            )
+        if self.source_steps <= 0:
+            raise ValueError(f"Method {self.name!r}: source_steps must be positive, got {self.source_steps}.")
+        if self.critic_warmup_steps is not None and self.critic_warmup_steps < 0:
+            raise ValueError(f"Method {self.name!r}: critic_warmup_steps must be >= 0.")
+
+    @property
+    def needs_demos(self) -> bool:
+        """:return: whether the method behaviour-clones demonstrations"""
+        return self.init in ("actor", "full")
+
+    def to_dict(self) -> dict[str, Any]:
+        """:return: the spec as plain data (for a run's ``config.json``)"""
+        data = asdict(self)
+        data["ppo_kwargs"] = dict(self.ppo_kwargs)
+        data["bc_kwargs"] = dict(self.bc_kwargs)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MethodSpec:
+        """
+        :param data: a spec as plain data (a YAML entry, or what :meth:`to_dict` gave)
+        :return: the spec
+        :raises ValueError: naming unknown keys
+        """
+        known = {spec_field.name for spec_field in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"Method {data.get('name', '?')!r}: unknown keys {', '.join(unknown)}; "
+                f"a method has: {', '.join(sorted(known))}."
+            )
+        return cls(**data)
+
+
+BUILTIN_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            MethodSpec("scratch"),
+            MethodSpec("llmae", init="actor"),
+            MethodSpec("llmae-full", init="full"),
+            MethodSpec("transfer", init="transfer"),
+            MethodSpec("maskable", algo="maskable"),
+            MethodSpec("llmae-maskable", init="actor", algo="maskable"),
+        )
+    }
+)
+
+
+def load_method_specs(path: str | os.PathLike[str]) -> dict[str, MethodSpec]:
+    """
+    Read method specs from a YAML (or JSON) file: a mapping from name to settings, e.g.::
+
+        llmae-noisy:
+          init: actor
+          demos: demos/noisy
+          bc_kwargs: {learning_rate: 0.001}
+
+    :param path: the file
+    :return: the specs by name
+    :raises ValueError: if it is not such a mapping
+    """
+    path = Path(path)
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or not all(isinstance(value, dict) for value in data.values()):
+        raise ValueError(
+            f"{path} must map method names to their settings, e.g. 'llmae-full: {{init: full}}'."
+        )
+    return {
+        str(name): MethodSpec.from_dict({**settings, "name": str(name)}) for name, settings in data.items()
+    }
+
+
+def resolve_methods(
+    names: Iterable[str], extra_specs: Mapping[str, MethodSpec] | None = None
+) -> list[MethodSpec]:
+    """
+    :param names: method names, built-in (``BUILTIN_METHODS``) or in ``extra_specs``
+    :param extra_specs: user specs, which take precedence over built-in ones of the same name
+    :return: the specs, in the order of ``names``
+    :raises ValueError: for an unknown or repeated name
+    """
+    available = {**BUILTIN_METHODS, **(extra_specs or {})}
+    names = list(names)
+    if not names:
+        raise ValueError(f"No method given: choose from {', '.join(available)}.")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"Methods repeated: {', '.join(repeated)}.")
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise ValueError(
+            f"Unknown methods {', '.join(unknown)}: choose from {', '.join(available)}, "
+            "or define them in a methods file (--methods-file)."
+        )
+    return [available[name] for name in names]

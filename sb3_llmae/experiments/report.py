@@ -1,0 +1,329 @@
+"""The report of a comparison: ``report.md``, ``summary.csv`` and PNG figures, from the runs' evaluation
+files (the compare runner's, or the reference system's own)."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sb3_llmae.experiments.aggregate import (
+    CONFIDENCE,
+    PAIR_REPS,
+    REPS,
+    THRESHOLD,
+    CurveEstimate,
+    Interval,
+    MetricSummary,
+    probability_of_improvement,
+    score_matrix,
+    summarize_metric,
+)
+from sb3_llmae.experiments.plots import (
+    METRIC_LABELS,
+    HeatmapPair,
+    plot_curves,
+    plot_heatmap_panel,
+    plot_probability_of_improvement,
+    summed_heatmaps,
+)
+from sb3_llmae.experiments.runs import METRICS, RunCurves, discover_runs
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.md"
+SUMMARY_FILE = "summary.csv"
+CURVES_FILE = "curves.png"
+IMPROVEMENT_FILE = "probability_of_improvement.png"
+HEATMAPS_FILE = "heatmaps.png"
+# The metric pairs of methods are compared on: the reference's headline figure.
+IMPROVEMENT_METRIC = "return"
+SUMMARY_COLUMNS = (
+    "method",
+    "metric",
+    "runs",
+    "final_step",
+    "final_iqm",
+    "ci_low",
+    "ci_high",
+    "ttt_iqm",
+    "ttt_mean_of_runs_reaching",
+    "share_of_runs_reaching",
+    "lowest_iqm_after_reaching",
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    """
+    What :func:`write_report` computed and wrote.
+
+    :param summaries: per method, per metric, its summary
+    :param report_path: ``report.md``
+    :param summary_path: ``summary.csv``
+    :param plots: the PNG figures written
+    """
+
+    summaries: Mapping[str, Mapping[str, MetricSummary]]
+    report_path: Path
+    summary_path: Path
+    plots: Sequence[Path] = field(default_factory=list)
+
+
+def write_report(
+    root: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    threshold: float = THRESHOLD,
+    reps: int = REPS,
+    seed: int = 0,
+    title: str | None = None,
+) -> Report:
+    """
+    Aggregate every run under ``root`` per method and write ``report.md``, ``summary.csv`` and the figures.
+
+    Per method and metric (return and success, from sampled actions and, where the files have them, greedy
+    ones): the final IQM over runs with its stratified-bootstrap CI, time to ``threshold`` on the IQM
+    curve, the reference system's time to threshold (mean over the runs reaching it), the share of runs
+    reaching it, the lowest IQM after reaching it. Figures: IQM curves with CI bands, probability of
+    improvement between methods, and where runs saved heatmaps, a first-vs-last visitation panel.
+
+    :param root: a compare output folder, or the reference system's ``multirun/<date>`` folder
+    :param out_dir: where to write; ``None``: ``root``
+    :param threshold: the level of time to threshold and of the share of runs reaching it
+    :param reps: bootstrap resamples of the IQM curves and final scores
+    :param seed: seed of the bootstrap, so that the same runs give the same report
+    :param title: the report's title; ``None``: from ``root``
+    :return: what was computed and written
+    """
+    runs = discover_runs(root)
+    out = Path(out_dir) if out_dir is not None else Path(root)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries: dict[str, dict[str, MetricSummary]] = {}
+    curves: dict[str, dict[str, CurveEstimate]] = {}
+    for method, method_runs in runs.items():
+        for metric in METRICS:
+            result = summarize_metric(method_runs, metric, threshold=threshold, reps=reps, seed=seed)
+            if result is not None:
+                summaries.setdefault(method, {})[metric] = result[0]
+                curves.setdefault(metric, {})[method] = result[1]
+    plots = [plot_curves(curves, out / CURVES_FILE, threshold=threshold, title=title or "")]
+    improvements = pairwise_improvements(runs, IMPROVEMENT_METRIC, seed=seed)
+    if improvements:
+        plots.append(
+            plot_probability_of_improvement(improvements, out / IMPROVEMENT_FILE, IMPROVEMENT_METRIC)
+        )
+    heatmaps: dict[str, HeatmapPair] = {}
+    for method, method_runs in runs.items():
+        pair = summed_heatmaps(method_runs)
+        if pair is not None:
+            heatmaps[method] = pair
+    if heatmaps:
+        plots.append(plot_heatmap_panel(heatmaps, out / HEATMAPS_FILE))
+    summary_path = write_summary_csv(summaries, out / SUMMARY_FILE)
+    report_path = out / REPORT_FILE
+    report_path.write_text(
+        render_markdown(
+            runs,
+            summaries,
+            improvements,
+            plots,
+            threshold=threshold,
+            reps=reps,
+            title=title or f"Report: {Path(root).resolve().name}",
+        )
+    )
+    return Report(summaries=summaries, report_path=report_path, summary_path=summary_path, plots=plots)
+
+
+def pairwise_improvements(
+    runs: Mapping[str, Sequence[RunCurves]], metric: str, reps: int = PAIR_REPS, seed: int = 0
+) -> dict[tuple[str, str], Interval]:
+    """
+    :param runs: per method, its runs
+    :param metric: the metric compared, at each run's final evaluation (on its method's step grid)
+    :param reps: bootstrap resamples
+    :param seed: seed of the resampling
+    :return: per pair (X, Y) of methods holding ``metric`` (X before Y in method order), P(X > Y) with its
+        CI (P(Y > X) is one minus it)
+    """
+    finals = {}
+    for method, method_runs in runs.items():
+        matrix = score_matrix(method_runs, metric)
+        if matrix is not None:
+            finals[method] = matrix.scores[:, -1]
+    return {
+        (x, y): probability_of_improvement(finals[x], finals[y], reps=reps, seed=seed)
+        for x, y in itertools.combinations(finals, 2)
+    }
+
+
+def write_summary_csv(summaries: Mapping[str, Mapping[str, MetricSummary]], path: Path) -> Path:
+    """
+    :param summaries: per method, per metric, its summary
+    :param path: the CSV to write, one row per method and metric (``SUMMARY_COLUMNS``)
+    :return: ``path``
+    """
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(SUMMARY_COLUMNS)
+        for method, by_metric in summaries.items():
+            for metric, summary in by_metric.items():
+                writer.writerow(
+                    [
+                        method,
+                        metric,
+                        summary.n_runs,
+                        summary.final_step,
+                        summary.final.value,
+                        summary.final.low,
+                        summary.final.high,
+                        _blank(summary.ttt_iqm),
+                        _blank(summary.ttt_mean_reached),
+                        summary.share_reached,
+                        _blank(summary.lowest_after_reached),
+                    ]
+                )
+    return path
+
+
+def _blank(value: float | None) -> str | float:
+    return "" if value is None else value
+
+
+def _interval(summary: MetricSummary | None) -> str:
+    if summary is None:
+        return "n/a"
+    final = summary.final
+    return f"{final.value:.3f} [{final.low:.3f}, {final.high:.3f}]"
+
+
+def _steps(value: float | None) -> str:
+    if value is None:
+        return "never"
+    # "29k" as the reference writes round thousands; other steps exactly (a warm-up ends at 2,048)
+    return f"{value / 1000:.0f}k" if value >= 1000 and round(value) % 1000 == 0 else f"{value:,.0f}"
+
+
+def _share(summary: MetricSummary | None) -> str:
+    return "n/a" if summary is None else f"{summary.share_reached:.0%}"
+
+
+def _lowest(summary: MetricSummary | None) -> str:
+    if summary is None:
+        return "n/a"
+    return "never reached" if summary.lowest_after_reached is None else f"{summary.lowest_after_reached:.3f}"
+
+
+def render_markdown(
+    runs: Mapping[str, Sequence[RunCurves]],
+    summaries: Mapping[str, Mapping[str, MetricSummary]],
+    improvements: Mapping[tuple[str, str], Interval],
+    plots: Sequence[Path],
+    *,
+    threshold: float,
+    reps: int,
+    title: str,
+) -> str:
+    """
+    :return: ``report.md``: the headline table (the reference system's columns), one table per metric,
+        probability of improvement, the figures, and how each figure was computed
+    """
+    level = f"{threshold:g}"
+    ci = f"{CONFIDENCE:.0%} CI"
+    lines = [f"# {title}", ""]
+    lines.append(
+        ", ".join(
+            f"**{method}**: {len(method_runs)} runs (seeds "
+            f"{', '.join(str(run.seed) if run.seed is not None else run.run for run in method_runs)})"
+            for method, method_runs in runs.items()
+        )
+    )
+    lines += [
+        "",
+        "## Headline",
+        "",
+        f"| method | final IQM return | {ci} | TTT@{level} return: IQM curve / runs' mean | runs ≥{level} "
+        f"| final IQM success | TTT@{level} success: IQM curve / runs' mean "
+        f"| final IQM greedy success ({ci}) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method, by_metric in summaries.items():
+        ret, success = by_metric.get("return"), by_metric.get("success")
+        cells = [method]
+        cells += (
+            ["n/a"] * 3
+            if ret is None
+            else [
+                f"{ret.final.value:.3f}",
+                f"[{ret.final.low:.3f}, {ret.final.high:.3f}]",
+                f"{_steps(ret.ttt_iqm)} / {_steps(ret.ttt_mean_reached)}",
+            ]
+        )
+        cells.append(_share(ret))
+        cells += (
+            ["n/a"] * 2
+            if success is None
+            else [
+                f"{success.final.value:.3f}",
+                f"{_steps(success.ttt_iqm)} / {_steps(success.ttt_mean_reached)}",
+            ]
+        )
+        cells.append(_interval(by_metric.get("success_greedy")))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Return and success come from **sampled** actions (as the reference system measured); "
+        "greedy ones from `predict(deterministic=True)`, where the evaluation files hold them. "
+        f"TTT@{level}, IQM curve: first evaluated step at which the IQM over runs reaches {level}; "
+        f"runs' mean: each run's first step at or above {level}, averaged over the runs that reach it "
+        "(how the reference system's published figures were computed).",
+        "",
+        "## Every metric",
+        "",
+        f"| method | metric | runs | final step | final IQM ({ci}) | TTT@{level} (IQM curve) "
+        f"| mean TTT@{level} of runs reaching it | runs ≥{level} | lowest IQM after reaching {level} |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for method, by_metric in summaries.items():
+        for metric, summary in by_metric.items():
+            label = METRIC_LABELS.get(metric, metric)
+            lines.append(
+                f"| {method} | {label} | {summary.n_runs} | {summary.final_step:,} | {_interval(summary)}"
+                f" | {_steps(summary.ttt_iqm)} | {_steps(summary.ttt_mean_reached)} "
+                f"| {_share(summary)} | {_lowest(summary)} |"
+            )
+    if improvements:
+        lines += [
+            "",
+            f"## Probability of improvement (final {METRIC_LABELS[IMPROVEMENT_METRIC]})",
+            "",
+            f"| X | Y | P(X > Y) | {ci} |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {x} | {y} | {estimate.value:.3f} | [{estimate.low:.3f}, {estimate.high:.3f}] |"
+            for (x, y), estimate in improvements.items()
+        ]
+    lines += ["", "## Figures", ""]
+    lines += [f"![{path.stem}]({path.name})" for path in plots]
+    lines += [
+        "",
+        "## How these figures are computed",
+        "",
+        "- Score of one evaluation: the mean over each eval env's valid episodes, then over the envs "
+        "(the reference system's aggregation).",
+        "- Per method and metric, each run's curve is interpolated linearly onto the union of its runs' "
+        "evaluated steps; the final score is the last step.",
+        f"- IQM (interquartile mean) over runs with rliable; {ci}s from rliable's stratified bootstrap "
+        f"({reps:,} resamples, percentile method), whole curves resampled at once.",
+        f"- Mean TTT@{level} of runs reaching it: each run's first evaluation at or above {level}, "
+        "averaged over the runs that reach it (the reference system's published time to threshold).",
+        f"- Probability of improvement: rliable's P(X > Y) over final scores, {PAIR_REPS:,} resamples.",
+        "- Heatmaps: visits summed over a method's runs, in the first and the last saved window.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""The compare runner: run folders, skipping finished runs, resuming, crash isolation, backends."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch as th
+
+from sb3_llmae import save_demonstrations
+from sb3_llmae.cli import main
+from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, train_run
+from sb3_llmae.experiments.methods import load_method_specs, resolve_methods
+from sb3_llmae.experiments.training_run import RunSpec, latest_checkpoint, source_model_path
+from sb3_llmae.training.ppo import make_ppo
+from sb3_llmae.training.transfer import transfer_ppo
+from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos
+
+# 2 envs x 32 steps: 64 env steps per rollout; 4 rollouts per run.
+SETTINGS = CompareSettings(
+    ENV_ID, steps=256, n_envs=2, eval_freq=128, n_eval_episodes=2, ppo_kwargs=SMALL_PPO_KWARGS
+)
+LLMAE = MethodSpec("llmae", init="actor", critic_warmup_steps=64, bc_kwargs=FAST_BC_KWARGS)
+SCRATCH = MethodSpec("scratch")
+
+
+@pytest.fixture(scope="module")
+def demos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demos")
+    save_demonstrations(empty_5x5_demos(), path)
+    return path
+
+
+def test_two_methods_two_seeds_then_a_rerun_skips_them(tmp_path: Path, demos_dir: Path) -> None:
+    settings = CompareSettings(**{**SETTINGS.__dict__, "demos": str(demos_dir)})
+    runs = plan_runs([LLMAE, SCRATCH], [0, 1], settings, tmp_path)
+    outcomes = compare(runs, workers=2, progress_bar=False)
+    assert [outcome.status for outcome in outcomes] == ["finished"] * 4
+    for spec in runs:
+        run_dir = tmp_path / spec.method.name / f"seed{spec.seed}"
+        assert json.loads((run_dir / "config.json").read_text())["seed"] == spec.seed
+        assert (run_dir / "model.zip").is_file()
+        evaluations = sorted(path.name for path in (run_dir / "eval_logs").glob("*.npz"))
+        assert "eval_step256.npz" in evaluations and len(evaluations) >= 3
+        assert list((run_dir / "heatmaps").glob("*.npy")) and list((run_dir / "heatmaps").glob("*.png"))
+        assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+        assert json.loads((run_dir / "result.json").read_text())["env_steps"] >= 256
+    # the llmae runs start from their BC prior: their first evaluation is at the warm-up's end
+    assert (tmp_path / "llmae" / "seed0" / "eval_logs" / "eval_step64.npz").is_file()
+
+    again = compare(runs, workers=2, progress_bar=False)
+    assert [outcome.status for outcome in again] == ["skipped"] * 4
+    assert [outcome.result for outcome in again] == [outcome.result for outcome in outcomes]
+
+
+def test_a_crashing_run_is_reported_and_the_others_finish(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    methods_file = tmp_path / "methods.yml"
+    methods_file.write_text(f"broken:\n  init: actor\n  demos: {tmp_path / 'no-such-demos'}\n")
+    out = tmp_path / "runs"
+    arguments = f"compare --env {ENV_ID} --methods broken scratch --methods-file {methods_file} --seeds 0 "
+    arguments += (
+        f"--steps 128 --n-envs 2 --eval-freq 64 --eval-episodes 2 --out {out} --workers 2 --no-progress"
+    )
+    status = main([*arguments.split(), "--ppo-kwargs", json.dumps(SMALL_PPO_KWARGS)])
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert "broken/seed0: FAILED: FileNotFoundError" in printed
+    assert "scratch/seed0: finished, 128 steps" in printed
+    assert "1/2 runs done" in printed
+    assert "FileNotFoundError" in (out / "broken" / "seed0" / "error.txt").read_text()
+    assert (out / "scratch" / "seed0" / "result.json").is_file()
+
+
+def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -> None:
+    spec = RunSpec(SCRATCH, 0, SETTINGS, tmp_path / "scratch" / "seed0", tmp_path / "_sources")
+    assert train_run(spec).status == "finished"
+    assert latest_checkpoint(spec.run_dir) == (256, spec.run_dir / "checkpoints" / "model_256_steps.zip")
+    # as if stopped after the checkpoint at 128 steps
+    for name in (
+        "result.json",
+        "model.zip",
+        "checkpoints/model_192_steps.zip",
+        "checkpoints/model_256_steps.zip",
+    ):
+        (spec.run_dir / name).unlink(missing_ok=True)
+    outcome = train_run(spec)
+    assert outcome.status == "finished"
+    assert outcome.result["resumed_from"] == 128 and outcome.result["env_steps"] == 256
+
+
+def test_a_folder_of_other_settings_is_refused(tmp_path: Path) -> None:
+    spec = RunSpec(SCRATCH, 0, SETTINGS, tmp_path / "run", tmp_path / "_sources")
+    spec.run_dir.mkdir()
+    (spec.run_dir / "config.json").write_text(json.dumps({"seed": 5}))
+    outcome = train_run(spec)
+    assert outcome.status == "failed" and "other settings" in str(outcome.error)
+
+
+def test_transfer_copies_the_source_policy_and_trains_each_source_once(tmp_path: Path) -> None:
+    transfer = MethodSpec("transfer", init="transfer", source_env="MiniGrid-Empty-6x6-v0", source_steps=64)
+    settings = CompareSettings(
+        ENV_ID, steps=64, n_envs=2, eval_freq=64, n_eval_episodes=1, ppo_kwargs=SMALL_PPO_KWARGS
+    )
+    spec = RunSpec(transfer, 0, settings, tmp_path / "transfer" / "seed0", tmp_path / "_sources")
+    assert train_run(spec).status == "finished"
+    source = source_model_path(spec)
+    trained_at = source.stat().st_mtime_ns
+    # a second method with the same source reuses it
+    again = RunSpec(
+        MethodSpec("transfer-again", init="transfer", source_env="MiniGrid-Empty-6x6-v0", source_steps=64),
+        0,
+        settings,
+        tmp_path / "transfer-again" / "seed0",
+        tmp_path / "_sources",
+    )
+    assert train_run(again).status == "finished"
+    assert source.stat().st_mtime_ns == trained_at
+
+    model = transfer_ppo(ENV_ID, source, n_envs=2, seed=3, **SMALL_PPO_KWARGS)
+    source_state = make_ppo("MiniGrid-Empty-6x6-v0", n_envs=1, **SMALL_PPO_KWARGS)
+    source_state.set_parameters(str(source))
+    for name, tensor in source_state.policy.state_dict().items():
+        assert th.equal(tensor, model.policy.state_dict()[name])
+    assert model.num_timesteps == 0
+
+
+def test_transfer_between_other_observations_is_refused(tmp_path: Path) -> None:
+    source = make_ppo(ENV_ID, n_envs=1, obs_mode="flat", **SMALL_PPO_KWARGS)
+    source.save(tmp_path / "flat.zip")
+    with pytest.raises(ValueError, match="same observations"):
+        transfer_ppo(ENV_ID, tmp_path / "flat.zip", n_envs=1)
+    with pytest.raises(FileNotFoundError, match="No source model"):
+        transfer_ppo(ENV_ID, tmp_path / "missing.zip", n_envs=1)
+
+
+def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
+    path = tmp_path / "methods.yml"
+    path.write_text(
+        "llmae-full-fast:\n  init: full\n  bc_kwargs: {learning_rate: 0.001}\n  ppo_kwargs: {n_steps: 64}\n"
+    )
+    specs = load_method_specs(path)
+    assert specs["llmae-full-fast"] == MethodSpec(
+        "llmae-full-fast", init="full", bc_kwargs={"learning_rate": 0.001}, ppo_kwargs={"n_steps": 64}
+    )
+    assert [spec.name for spec in resolve_methods(["scratch", "llmae-full-fast"], specs)] == [
+        "scratch",
+        "llmae-full-fast",
+    ]
+    with pytest.raises(ValueError, match="Unknown methods nope"):
+        resolve_methods(["nope"])
+    path.write_text("odd:\n  init: actor\n  learning_rate: 0.1\n")
+    with pytest.raises(ValueError, match="unknown keys learning_rate"):
+        load_method_specs(path)
+    with pytest.raises(ValueError, match="unknown init"):
+        MethodSpec("x", init="bc")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="--demos"):
+        plan_runs([LLMAE], [0], SETTINGS, tmp_path)
+    with pytest.raises(ValueError, match="Seeds repeated"):
+        plan_runs([SCRATCH], [0, 0], SETTINGS, tmp_path)
+
+
+# Starting a local Ray instance and its first worker (which imports torch and SB3) takes minutes on a
+# loaded 2-core machine.
+@pytest.mark.timeout(900)
+def test_ray_backend_runs_the_same_runs(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="the Ray backend is an extra: pip install 'sb3-llmae[ray]'")
+    runs = plan_runs([SCRATCH], [0], SETTINGS, tmp_path)
+    outcomes = compare(runs, backend="ray", progress_bar=False)
+    assert [outcome.status for outcome in outcomes] == ["finished"]
+    assert (tmp_path / "scratch" / "seed0" / "eval_logs" / "eval_step256.npz").is_file()
+    # the runs are the same whichever backend trains them: a local re-run finds them finished
+    assert [outcome.status for outcome in compare(runs, progress_bar=False)] == ["skipped"]
