@@ -119,14 +119,21 @@ class RunProgress:
     def update(self, key: str, steps: int, success: float | None) -> None:
         """Show a run's steps so far and its last greedy success rate."""
         fields: dict[str, Any] = {} if success is None else {"success": f"{success:.2f}"}
-        self.progress.update(self.tasks[key], completed=steps, status="running", **fields)
+        self._set_steps(key, steps)
+        self.progress.update(self.tasks[key], status="running", **fields)
+
+    def _set_steps(self, key: str, steps: int) -> None:
+        # PPO trains in whole rollouts, so a run may end a little past its budget
+        total = self.progress.tasks[self.tasks[key]].total or steps
+        self.progress.update(self.tasks[key], completed=steps, total=max(total, steps))
 
     def finish(self, outcome: RunOutcome) -> None:
         """Show how a run ended."""
         final = outcome.result.get("final_success_greedy")
         fields: dict[str, Any] = {} if final is None else {"success": f"{final:.2f}"}
         completed = outcome.result.get("env_steps", self.progress.tasks[self.tasks[outcome.key]].completed)
-        self.progress.update(self.tasks[outcome.key], completed=completed, status=outcome.status, **fields)
+        self._set_steps(outcome.key, int(completed))
+        self.progress.update(self.tasks[outcome.key], status=outcome.status, **fields)
         if outcome.status == "failed":
             logger.error("%s failed: %s (traceback in %s)", outcome.key, outcome.error, outcome.run_dir)
         else:
