@@ -7,7 +7,6 @@ import os
 from types import MappingProxyType
 from typing import Any
 
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv
@@ -15,6 +14,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
 from sb3_llmae.training.bc import pretrain_bc
 from sb3_llmae.training.critic import reinitialise_critic, warm_up_critic
+from sb3_llmae.training.kl_ppo import KLPPO
 from sb3_llmae.training.ppo import REFERENCE_N_ENVS, InitMode, check_init, make_ppo
 
 logger = logging.getLogger(__name__)
@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 # BC as the reference recipe runs it: stop at 15% greedy success, since a prior that imitates the
 # expert too confidently explores too little for PPO to improve on it.
 LLM_INIT_BC_KWARGS: MappingProxyType[str, Any] = MappingProxyType({"stop_at_success": 0.15})
+# KLPPO options over the reference PPO hyperparameters (see llm_init_ppo's docstring for why).
+LLM_INIT_PPO_KWARGS: MappingProxyType[str, Any] = MappingProxyType(
+    {"kl_coef": 0.0, "kl_decay_steps": None, "critic_learning_rate": None}
+)
 
 
 def llm_init_ppo(
@@ -37,7 +41,7 @@ def llm_init_ppo(
     callback: BaseCallback | None = None,
     tb_log_name: str = "PPO",
     **ppo_kwargs: Any,
-) -> PPO:
+) -> KLPPO:
     """
     Build a PPO model whose policy is behaviour-cloned on demonstrations and whose critic is fitted
     to that policy, ready for ``learn()``.
@@ -92,7 +96,8 @@ def llm_init_ppo(
         n_envs=n_envs,
         max_episode_steps=max_episode_steps,
         seed=seed,
-        **ppo_kwargs,
+        algo=KLPPO,
+        **{**LLM_INIT_PPO_KWARGS, **ppo_kwargs},
     )
     if model.tensorboard_log is not None:
         # One run for BC, warm-up and what follows; learn() keeps a logger set with set_logger().
@@ -124,5 +129,7 @@ def llm_init_ppo(
         )
     if init == "actor":
         reinitialise_critic(model.policy)
+    # The KL term pulls towards the behaviour-cloned actor from here on.
+    model.set_prior()
     warm_up_critic(model, critic_warmup_steps, callback=callback, tb_log_name=tb_log_name)
     return model
