@@ -86,10 +86,17 @@ class KLPPO(PPO):
                 lr=self.lr_schedule(1.0),
                 **self.policy.optimizer_kwargs,
             )
-        # The prior starts as the initial policy; set_prior() replaces it (e.g. after BC).
-        self.prior_policy = self.policy_class(  # type: ignore[assignment]
-            self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, **self.policy_kwargs
-        ).to(self.device)
+        # The prior starts as the initial policy; set_prior() replaces it (e.g. after BC). Its
+        # random initial weights are overwritten: drawing them must not shift the model's random
+        # stream, so that KLPPO with kl_coef=0 trains exactly as PPO with the same seed.
+        with th.random.fork_rng(devices=[]):
+            self.prior_policy = self.policy_class(  # type: ignore[assignment]
+                self.observation_space,
+                self.action_space,
+                self.lr_schedule,
+                use_sde=self.use_sde,
+                **self.policy_kwargs,
+            ).to(self.device)
         # KLPPO.load sets the saved attributes, prior_weights among them, before calling this.
         prior_weights = self.__dict__.pop("prior_weights", None)
         if prior_weights is None:
