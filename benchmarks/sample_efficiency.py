@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
 from sb3_llmae import Demonstrations, generate_demonstrations, load_demonstrations, make_vec_env
@@ -133,6 +134,7 @@ def run(method: str, seed: int, settings: Settings, demos: Demonstrations) -> Ru
     env = make_vec_env(
         settings.env_id, n_envs=settings.n_envs, seed=seed, max_episode_steps=settings.max_episode_steps
     )
+    model: PPO
     if method == "llm_init":
         bc_summary = _BCSummary()
         logging.getLogger("sb3_llmae.training.bc").addHandler(bc_summary)
@@ -286,9 +288,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="BC's greedy success threshold ('none': every epoch)",
     )
     llm_init.add_argument(
-        "--bc-learning-rate", type=float, default=library_default(pretrain_bc, "learning_rate", LLM_INIT_BC_KWARGS)
+        "--bc-learning-rate",
+        type=float,
+        default=library_default(pretrain_bc, "learning_rate", LLM_INIT_BC_KWARGS),
     )
-    llm_init.add_argument("--bc-epochs", type=int, default=library_default(pretrain_bc, "epochs", LLM_INIT_BC_KWARGS))
+    llm_init.add_argument(
+        "--bc-epochs", type=int, default=library_default(pretrain_bc, "epochs", LLM_INIT_BC_KWARGS)
+    )
     llm_init.add_argument(
         "--warmup-steps", type=int, default=library_default(llm_init_ppo, "critic_warmup_steps")
     )

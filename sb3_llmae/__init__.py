@@ -18,7 +18,14 @@ from sb3_llmae.demonstrations import (
     save_demonstrations,
 )
 from sb3_llmae.envs import MinigridImageWrapper, make_env, make_vec_env, register_envs
-from sb3_llmae.experts import Expert, ExpertEpisode, LLMExpert, NoisyExpert, PlannerExpert, UnsupportedEnvError
+from sb3_llmae.experts import (
+    Expert,
+    ExpertEpisode,
+    LLMExpert,
+    NoisyExpert,
+    PlannerExpert,
+    UnsupportedEnvError,
+)
 from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMEndpointError, PromptTemplate, ResponseCache
 from sb3_llmae.features import MinigridFeaturesExtractor
 from sb3_llmae.training import (

@@ -98,7 +98,10 @@ def test_save_and_load_round_trip(tmp_path):
     assert not same_weights(state_of(loaded.prior_policy), state_of(loaded.policy))
     assert (loaded.kl_coef, loaded.kl_decay_steps, loaded.critic_learning_rate) == (0.3, 10 * ROLLOUT, 2.5e-4)
     assert loaded.current_kl_coef() == pytest.approx(model.current_kl_coef())
-    assert [g["lr"] for g in loaded.policy.optimizer.param_groups] == [SMALL_PPO_KWARGS["learning_rate"], 2.5e-4]
+    assert [g["lr"] for g in loaded.policy.optimizer.param_groups] == [
+        SMALL_PPO_KWARGS["learning_rate"],
+        2.5e-4,
+    ]
     assert saved_algo(tmp_path / "model.zip") is KLPPO
     resumed = load_ppo(tmp_path / "model.zip", ENV_ID, n_envs=2, seed=1)
     assert isinstance(resumed, KLPPO)
@@ -124,7 +127,11 @@ def test_kl_options_need_the_kl_class():
 
 @pytest.mark.parametrize(
     ("option", "match"),
-    [({"kl_coef": -1.0}, "kl_coef"), ({"kl_decay_steps": 0}, "kl_decay_steps"), ({"critic_learning_rate": 0.0}, "critic")],
+    [
+        ({"kl_coef": -1.0}, "kl_coef"),
+        ({"kl_decay_steps": 0}, "kl_decay_steps"),
+        ({"critic_learning_rate": 0.0}, "critic"),
+    ],
 )
 def test_bad_options_are_named(option, match):
     with pytest.raises(ValueError, match=match):

@@ -28,7 +28,9 @@ def test_random_actions_are_taken_at_the_given_rate(epsilon):
     assert np.mean(acts != 0) == pytest.approx(epsilon * 6 / 7, abs=0.03)
     for record in records:
         noise = record.expert_summary["noise"]
-        assert all(record.trajectory.acts[i] == 0 for i in range(record.length) if i not in noise["random_steps"])
+        assert all(
+            record.trajectory.acts[i] == 0 for i in range(record.length) if i not in noise["random_steps"]
+        )
 
 
 def test_same_seed_same_episode_other_seed_other_episode():
@@ -39,8 +41,12 @@ def test_same_seed_same_episode_other_seed_other_episode():
     assert not np.array_equal(first, other_noise)
     # Each episode has its own random steps: seeds 5 and 6 do not share a sequence.
     assert not np.array_equal(
-        rollout_episode(DOORKEY_8X8, NoisyExpert(ALWAYS_LEFT, 0.5, 1), 5, max_episode_steps=30).trajectory.acts,
-        rollout_episode(DOORKEY_8X8, NoisyExpert(ALWAYS_LEFT, 0.5, 1), 6, max_episode_steps=30).trajectory.acts,
+        rollout_episode(
+            DOORKEY_8X8, NoisyExpert(ALWAYS_LEFT, 0.5, 1), 5, max_episode_steps=30
+        ).trajectory.acts,
+        rollout_episode(
+            DOORKEY_8X8, NoisyExpert(ALWAYS_LEFT, 0.5, 1), 6, max_episode_steps=30
+        ).trajectory.acts,
     )
 
 

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode, NoWayForwardError
@@ -36,6 +37,8 @@ class NoisyEpisode(ExpertEpisode):
         self.inner = inner
         self.epsilon = epsilon
         self.rng = rng
+        if not isinstance(env.action_space, spaces.Discrete):
+            raise TypeError(f"NoisyExpert draws from a Discrete action space, got {env.action_space}.")
         self.n_actions = int(env.action_space.n)
         self.n_steps = 0
         self.random_steps: list[int] = []

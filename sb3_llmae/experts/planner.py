@@ -225,9 +225,7 @@ class _SearchProblem:
         (``"anywhere"``: an object dropped in a corridor, e.g. by a random action)
     """
 
-    def __init__(
-        self, env: MiniGridEnv, task: Task, stage_index: int, move_obstacles: ObstacleMode
-    ) -> None:
+    def __init__(self, env: MiniGridEnv, task: Task, stage_index: int, move_obstacles: ObstacleMode) -> None:
         self.stage = task.stages[stage_index]
         later_stages = task.stages[stage_index + 1 :]
         grid = env.grid

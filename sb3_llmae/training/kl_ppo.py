@@ -78,25 +78,27 @@ class KLPPO(PPO):
             self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
             critic_params = [p for module in critic_modules(self.policy) for p in module.parameters()]
             # Group 0: the actor at the main learning rate; group 1: the critic at its own.
-            self.policy.optimizer = self.policy.optimizer_class(
-                [
-                    {"params": actor_parameters(self.policy)},
-                    {"params": critic_params, "lr": self.critic_lr_schedule(1.0)},
-                ],
-                lr=self.lr_schedule(1.0),
-                **self.policy.optimizer_kwargs,
+            optimizer_class: Any = self.policy.optimizer_class
+            self.policy.optimizer = optimizer_class(
+                actor_parameters(self.policy), lr=self.lr_schedule(1.0), **self.policy.optimizer_kwargs
+            )
+            self.policy.optimizer.add_param_group(
+                {"params": critic_params, "lr": self.critic_lr_schedule(1.0)}
             )
         # The prior starts as the initial policy; set_prior() replaces it (e.g. after BC). Its
         # random initial weights are overwritten: drawing them must not shift the model's random
         # stream, so that KLPPO with kl_coef=0 trains exactly as PPO with the same seed.
         with th.random.fork_rng(devices=[]):
-            self.prior_policy = self.policy_class(  # type: ignore[assignment]
+            prior_policy = self.policy_class(
                 self.observation_space,
                 self.action_space,
                 self.lr_schedule,
                 use_sde=self.use_sde,
                 **self.policy_kwargs,
             ).to(self.device)
+        if not isinstance(prior_policy, ActorCriticPolicy):
+            raise TypeError(f"KLPPO needs an ActorCriticPolicy, got {type(prior_policy).__name__}.")
+        self.prior_policy = prior_policy
         # KLPPO.load sets the saved attributes, prior_weights among them, before calling this.
         prior_weights = self.__dict__.pop("prior_weights", None)
         if prior_weights is None:
@@ -171,7 +173,7 @@ class KLPPO(PPO):
         approx_kl_divs: list[float] = []
         continue_training = True
         loss = th.zeros(())
-        for epoch in range(self.n_epochs):
+        for _ in range(self.n_epochs):
             approx_kl_divs = []
             for rollout_data in self.rollout_buffer.get(self.batch_size):
                 actions = rollout_data.actions
@@ -264,4 +266,3 @@ def update_learning_rate_of_group(optimizer: th.optim.Optimizer, group: int, lea
     :param learning_rate: the learning rate that group gets
     """
     optimizer.param_groups[group]["lr"] = learning_rate
-

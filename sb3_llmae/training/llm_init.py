@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import configure_logger
@@ -89,15 +89,19 @@ def llm_init_ppo(
         demonstrations if isinstance(demonstrations, Demonstrations) else load_demonstrations(demonstrations)
     )
     eval_env = env if isinstance(env, str) else demos.env_id
-    model = make_ppo(
-        env,
-        init=init,
-        obs_mode=demos.obs_mode,
-        n_envs=n_envs,
-        max_episode_steps=max_episode_steps,
-        seed=seed,
-        algo=KLPPO,
-        **{**LLM_INIT_PPO_KWARGS, **ppo_kwargs},
+    # make_ppo builds the class it is given.
+    model = cast(
+        KLPPO,
+        make_ppo(
+            env,
+            init=init,
+            obs_mode=demos.obs_mode,
+            n_envs=n_envs,
+            max_episode_steps=max_episode_steps,
+            seed=seed,
+            algo=KLPPO,
+            **{**LLM_INIT_PPO_KWARGS, **ppo_kwargs},
+        ),
     )
     if model.tensorboard_log is not None:
         # One run for BC, warm-up and what follows; learn() keeps a logger set with set_logger().
