@@ -367,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for future in as_completed(futures):
             results.append(future.result())
             last = results[-1]
-            print(f"done: {last.method} seed {last.seed} in {last.wall_seconds:.0f} s", flush=True)
+            curve = " ".join(f"{step}:{greedy:.2f}/{sampled:.2f}" for step, greedy, sampled in last.curve)
+            print(f"done: {last.method} seed {last.seed} in {last.wall_seconds:.0f} s: {curve}", flush=True)
     results.sort(key=lambda result: result.seed)
     print()
     for method in args.methods:

@@ -94,6 +94,12 @@ class NoisyExpert(Expert):
 
     The random steps of an episode depend only on ``seed`` and the episode's env seed, so a
     generation run is reproducible and resumable, whatever the order in which episodes are played.
+    Each episode's summary (in the demonstrations' metadata) lists its random steps.
+
+    If random actions lead to a state from which the wrapped expert sees no way to complete the
+    mission (it raises :class:`~sb3_llmae.experts.base.NoWayForwardError`, e.g. a random toggle
+    opened the box to pick up), the rest of the episode is random, and most likely fails, instead
+    of stopping the generation run.
 
     :param expert: the expert to wrap (it must recover from the states random actions lead to, as
         :class:`~sb3_llmae.experts.planner.PlannerExpert` does)
