@@ -18,10 +18,18 @@ from sb3_llmae.demonstrations import (
     save_demonstrations,
 )
 from sb3_llmae.envs import MinigridImageWrapper, make_env, make_vec_env, register_envs
-from sb3_llmae.experts import Expert, ExpertEpisode, LLMExpert, PlannerExpert, UnsupportedEnvError
+from sb3_llmae.experts import (
+    Expert,
+    ExpertEpisode,
+    LLMExpert,
+    NoisyExpert,
+    PlannerExpert,
+    UnsupportedEnvError,
+)
 from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMEndpointError, PromptTemplate, ResponseCache
 from sb3_llmae.features import MinigridFeaturesExtractor
 from sb3_llmae.training import (
+    KLPPO,
     REFERENCE_PPO_KWARGS,
     BCReport,
     EvaluationResult,
@@ -47,6 +55,7 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 register_envs()
 
 __all__ = [
+    "KLPPO",
     "REFERENCE_PPO_KWARGS",
     "BCReport",
     "ChatClient",
@@ -60,6 +69,7 @@ __all__ = [
     "LLMInitCallback",
     "MinigridFeaturesExtractor",
     "MinigridImageWrapper",
+    "NoisyExpert",
     "PlannerExpert",
     "PromptTemplate",
     "ResponseCache",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from stable_baselines3 import PPO
 
-from sb3_llmae import MinigridFeaturesExtractor, save_demonstrations
+from sb3_llmae import KLPPO, MinigridFeaturesExtractor, save_demonstrations
 from sb3_llmae.cli import main
 from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import ENV_ID, empty_5x5_demos
@@ -106,3 +106,13 @@ def test_pretrain_prints_a_command_that_works_as_printed(tmp_path, capsys):
     command[command.index("--steps") + 1] = str(ROLLOUT)  # the same command, a shorter run
     assert main([*command, "--n-envs", "2", "--eval-episodes", "0", "--no-progress"]) == 0
     assert (tmp_path / "model_run" / "model.zip").exists()
+
+
+def test_pretrain_kl_options_reach_the_model(tmp_path):
+    save_demonstrations(empty_5x5_demos(), tmp_path / "demos")
+    args = ["pretrain", "--env", ENV_ID, "--demos", str(tmp_path / "demos"), "--out", str(tmp_path / "m.zip")]
+    options = ["--kl-coef", "0.2", "--kl-decay-steps", "5000", "--critic-learning-rate", "2.5e-4"]
+    small = ["--stop-at-success", "none", "--bc-epochs", "1", "--bc-batch-size", "8", "--warmup-steps", "0"]
+    assert main([*args, *options, *small, "--n-envs", "2"]) == 0
+    model = KLPPO.load(tmp_path / "m.zip")
+    assert (model.kl_coef, model.kl_decay_steps, model.critic_learning_rate) == (0.2, 5000, 2.5e-4)

@@ -7,7 +7,7 @@ from sb3_llmae.experts.planner import PlannerExpert
 from sb3_llmae.training.bc import pretrain_bc
 from sb3_llmae.training.critic import actor_parameters, critic_modules, warm_up_critic
 from sb3_llmae.training.evaluation import evaluate_success
-from sb3_llmae.training.llm_init import llm_init_ppo
+from sb3_llmae.training.llm_init import LLM_INIT_BC_KWARGS, llm_init_ppo
 from tests.training_helpers import (
     ENV_ID,
     FAST_BC_KWARGS,
@@ -71,7 +71,7 @@ def test_actor_init_keeps_the_bc_actor_and_draws_a_fresh_critic(demos):
     reference = small_ppo(seed=0)
     initial_critic = critic_state(reference)
     pretrain_bc(
-        reference, demos, epochs=100, stop_at_success=0.15, eval_episodes=2, seed=0, **MATCHING_BC_KWARGS
+        reference, demos, **{**LLM_INIT_BC_KWARGS, "eval_episodes": 2, "seed": 0, **MATCHING_BC_KWARGS}
     )
 
     assert not model.policy.share_features_extractor
@@ -85,7 +85,7 @@ def test_full_init_keeps_every_weight_bc_leaves(demos):
     reference = small_ppo(seed=0, init="full")
     initial_features = state_of(reference.policy.features_extractor)
     pretrain_bc(
-        reference, demos, epochs=100, stop_at_success=0.15, eval_episodes=2, seed=0, **MATCHING_BC_KWARGS
+        reference, demos, **{**LLM_INIT_BC_KWARGS, "eval_episodes": 2, "seed": 0, **MATCHING_BC_KWARGS}
     )
 
     assert model.policy.share_features_extractor

@@ -12,7 +12,7 @@ from typing import Any
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
-from sb3_llmae.experts import Expert, LLMExpert, PlannerExpert
+from sb3_llmae.experts import Expert, LLMExpert, NoisyExpert, PlannerExpert
 from sb3_llmae.experts.llm import ChatSettings
 from sb3_llmae.experts.llm.batch import BatchSettings, check_batchable, fill_cache_by_batches
 from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, TokenPrices, estimate_generation_cost
@@ -34,7 +34,16 @@ def default_cache_path() -> Path:
 def make_expert(args: argparse.Namespace) -> Expert:
     """
     :param args: parsed ``generate`` arguments
-    :return: the expert they name
+    :return: the expert they name, wrapped in a :class:`NoisyExpert` with ``--noise``
+    """
+    expert = make_base_expert(args)
+    return NoisyExpert(expert, args.noise, seed=args.noise_seed) if args.noise != 0 else expert
+
+
+def make_base_expert(args: argparse.Namespace) -> Expert:
+    """
+    :param args: parsed ``generate`` arguments
+    :return: the expert ``--expert`` names
     """
     if args.expert == "planner":
         for flag, value in (("--batch", args.batch), ("--dry-run", args.dry_run)):
@@ -164,8 +173,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"episodes: {stats['episodes']}  success rate: {stats['success_rate']:.1%}  "
         f"transitions: {stats['transitions']}  mean length: {stats['mean_length']:.1f}",
     ]
-    if isinstance(expert, LLMExpert):
-        lines.append(usage_line(expert.usage()))
+    if isinstance(expert, NoisyExpert):
+        lines[0] += f"  noise: {expert.epsilon} (seed {expert.seed})"
+    inner = expert.expert if isinstance(expert, NoisyExpert) else expert
+    if isinstance(inner, LLMExpert):
+        lines.append(usage_line(inner.usage()))
         lines.append(
             f"fallback rate: {stats['fallback_rate']:.1%} of steps (no valid action in the reply); "
             f"{stats['mostly_fallback_episodes']} episodes played mostly by the fallback"
@@ -193,6 +205,14 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep-failures", action="store_true", help="keep unsuccessful episodes too")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", required=True, help="output directory (re-running into it resumes)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="probability of a uniformly random action instead of the expert's at each step "
+        "(0.5 with the planner on DoorKey-8x8 and --max-episode-steps 50: ~70%% success, like an LLM)",
+    )
+    parser.add_argument("--noise-seed", type=int, default=0, help="seed of the random actions of --noise")
     llm = parser.add_argument_group("LLM expert (--expert llm)")
     llm.add_argument("--model", help="model name as the endpoint knows it, e.g. llama3.1")
     llm.add_argument(

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from sb3_llmae.cli.outputs import check_output_file, save_model
-from sb3_llmae.training import LLM_INIT_BC_KWARGS, REFERENCE_N_ENVS, llm_init_ppo, pretrain_bc
+from sb3_llmae.training import (
+    LLM_INIT_BC_KWARGS,
+    LLM_INIT_PPO_KWARGS,
+    REFERENCE_N_ENVS,
+    llm_init_ppo,
+    pretrain_bc,
+)
 
 # (flag, pretrain_bc keyword, type, help): the defaults are read from pretrain_bc and LLM_INIT_BC_KWARGS.
 BC_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
@@ -18,6 +24,14 @@ BC_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--bc-learning-rate", "learning_rate", float, "BC learning rate (Adam)"),
     ("--bc-eval-every", "eval_every", int, "BC epochs between greedy-success evaluations"),
 )
+
+
+def optional_int(text: str) -> int | None:
+    """
+    :param text: a whole number, or ``none``
+    :return: the number, or ``None``
+    """
+    return None if text.lower() == "none" else int(text)
 
 
 def optional_float(text: str) -> float | None:
@@ -65,6 +79,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         max_episode_steps=args.max_episode_steps,
         seed=args.seed,
         allow_env_mismatch=args.allow_env_mismatch,
+        kl_coef=args.kl_coef,
+        kl_decay_steps=args.kl_decay_steps,
+        critic_learning_rate=args.critic_learning_rate,
     )
     saved = save_model(model, out)
     print(
@@ -85,7 +102,7 @@ def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument("--demos", required=True, help="demonstrations directory (from `sb3-llmae generate`)")
     parser.add_argument(
-        "--out", required=True, help="model zip to write (PPO.load and `train --load` read it)"
+        "--out", required=True, help="model zip to write (KLPPO.load and `train --load` read it)"
     )
     parser.add_argument(
         "--init",
@@ -106,6 +123,24 @@ def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=llm_init_default("critic_warmup_steps"),
         help="env steps of critic warm-up (0: none)",
+    )
+    parser.add_argument(
+        "--kl-coef",
+        type=float,
+        default=LLM_INIT_PPO_KWARGS["kl_coef"],
+        help="weight of KL(prior || policy) in PPO's loss once training goes on (0: none)",
+    )
+    parser.add_argument(
+        "--kl-decay-steps",
+        type=optional_int,
+        default=LLM_INIT_PPO_KWARGS["kl_decay_steps"],
+        help="env steps over which the KL weight falls to 0 ('none': constant)",
+    )
+    parser.add_argument(
+        "--critic-learning-rate",
+        type=optional_float,
+        default=LLM_INIT_PPO_KWARGS["critic_learning_rate"],
+        help="the critic's own learning rate ('none': the actor's)",
     )
     parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS)
     parser.add_argument("--max-episode-steps", type=int, default=None)

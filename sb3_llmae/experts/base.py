@@ -99,3 +99,11 @@ class Expert(ABC):
 
 class UnsupportedEnvError(NotImplementedError):
     """An expert was asked to play an env (or a mission) it cannot handle."""
+
+
+class NoWayForwardError(RuntimeError):
+    """
+    An expert has no action that completes the mission from the env's current state (e.g. a random
+    action destroyed the object to pick up). Experts that can tell raise it, or a subclass, from
+    ``act``.
+    """

@@ -24,11 +24,12 @@ from minigrid.envs import DynamicObstaclesEnv
 from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.minigrid_env import MiniGridEnv
 
-from sb3_llmae.experts.base import Expert, ExpertEpisode, UnsupportedEnvError
+from sb3_llmae.experts.base import Expert, ExpertEpisode, NoWayForwardError, UnsupportedEnvError
 
 logger = logging.getLogger(__name__)
 
 StageKind = Literal["reach_goal", "pick_up", "go_to", "open"]
+ObstacleMode = Literal["none", "doors", "anywhere"]
 
 # Envs whose grid changes by itself between steps: a plan made on one state goes stale.
 UNPLANNABLE_ENV_CLASSES: tuple[type[MiniGridEnv], ...] = (DynamicObstaclesEnv,)
@@ -68,7 +69,7 @@ _OPEN_MISSION = re.compile(
 )
 
 
-class PlanningError(RuntimeError):
+class PlanningError(NoWayForwardError):
     """The planner found no action sequence that completes the mission from the current state."""
 
 
@@ -219,11 +220,12 @@ class _SearchProblem:
     :param env: the unwrapped env, in its current state
     :param task: the mission's task
     :param stage_index: the stage to complete
-    :param move_obstacles: whether objects in front of a door that are neither the target nor a
-        useful key may be picked up and dropped elsewhere
+    :param move_obstacles: which objects that are neither the target nor a useful key may be picked
+        up and dropped elsewhere: ``"none"``, those in front of a door (``"doors"``), or any
+        (``"anywhere"``: an object dropped in a corridor, e.g. by a random action)
     """
 
-    def __init__(self, env: MiniGridEnv, task: Task, stage_index: int, move_obstacles: bool) -> None:
+    def __init__(self, env: MiniGridEnv, task: Task, stage_index: int, move_obstacles: ObstacleMode) -> None:
         self.stage = task.stages[stage_index]
         later_stages = task.stages[stage_index + 1 :]
         grid = env.grid
@@ -267,15 +269,19 @@ class _SearchProblem:
                 # anything else (wall, lava, unknown objects) stays blocked
         if env.carrying is not None:
             add_object(env.carrying, _CARRIED)
-        # Obstacles worth moving are those that block a door (as in BlockedUnlockPickup and
-        # ObstructedMaze): moving any object anywhere would multiply the layouts to search.
-        self.door_approaches = {door + step for door in self.door_colors for step in self.steps}
+        # Obstacles worth moving are first those that block a door (as in BlockedUnlockPickup and
+        # ObstructedMaze): moving any object anywhere multiplies the layouts to search.
+        door_approaches = {door + step for door in self.door_colors for step in self.steps}
+        self.obstacle_sites: frozenset[int] | None = {
+            "none": frozenset(),
+            "doors": frozenset(door_approaches),
+            "anywhere": None,
+        }[move_obstacles]
 
         self.is_target = [
             self.stage.kind in ("pick_up", "go_to") and self.stage.is_target(o) for o in self.objects
         ]
         self.task = task
-        self.move_obstacles = move_obstacles
         self.worlds: list[tuple[tuple[int, ...], int]] = []
         self.world_ids: dict[tuple[tuple[int, ...], int], int] = {}
         self.views: list[_WorldView | None] = []
@@ -373,7 +379,7 @@ class _SearchProblem:
         pickable = set()
         for position, obj in object_at.items():
             is_pick_up_target = self.is_target[obj] and self.stage.kind == "pick_up"
-            is_obstacle = self.move_obstacles and position in self.door_approaches
+            is_obstacle = self.obstacle_sites is None or position in self.obstacle_sites
             may_move = self.task.may_move_objects and (is_obstacle or is_useful_key(self.objects[obj]))
             if is_pick_up_target or may_move:
                 pickable.add(obj)
@@ -561,8 +567,9 @@ class PlannerEpisode(ExpertEpisode):
     :param seed: the seed the env was reset with
     :param task: the task of the env's mission
     :param max_search_states: most states one search may expand
-    :param max_plans: most plans the episode may make; bounds the work on an env that does not
-        behave as the planner models it
+    :param max_plans: most plans the episode may make after its own actions left the planned path;
+        bounds the work on an env that does not behave as the planner models it (plans made after an
+        action the planner did not propose, see :meth:`observe`, do not count)
     :raises PlanningError: if no plan completes the first stage
     """
 
@@ -577,7 +584,11 @@ class PlannerEpisode(ExpertEpisode):
         self._plan: list[_PlanStep] = []
         self._plan_index = 0
         self._n_plans = 0
+        self._n_counted_plans = 0
         self._n_expanded_states = 0
+        self._proposed: int | None = None
+        self._n_external_actions = 0
+        self._moved_by_others = False
         self._advance_finished_stages()
         self._replan()
 
@@ -594,7 +605,24 @@ class PlannerEpisode(ExpertEpisode):
             action = self._next_planned_action()
             if action is None:
                 raise PlanningError(f"{self._where()}: a fresh plan does not start from the agent's state")
+        self._proposed = action
         return action
+
+    def observe(self, action: int, reward: float, terminated: bool, truncated: bool) -> None:
+        """
+        Note an action the planner did not propose (a noisy wrapper's random one, a human's): the
+        state it leads to was not planned for, so the plan made there does not count against
+        ``max_plans``.
+
+        :param action: the action taken
+        :param reward: the reward received
+        :param terminated: whether the episode ended in a terminal state
+        :param truncated: whether the episode hit its step limit
+        """
+        if action != self._proposed:
+            self._n_external_actions += 1
+            self._moved_by_others = True
+        self._proposed = None
 
     def summary(self) -> dict[str, Any]:
         """
@@ -604,6 +632,7 @@ class PlannerEpisode(ExpertEpisode):
             "planner": {
                 "plans": self._n_plans,
                 "expanded_states": self._n_expanded_states,
+                "external_actions": self._n_external_actions,
                 "stages_completed": self._stage_index,
             }
         }
@@ -626,16 +655,23 @@ class PlannerEpisode(ExpertEpisode):
         )
 
     def _replan(self) -> None:
-        if self._n_plans >= self.max_plans:
-            raise PlanningError(
-                f"{self._where()}: gave up after {self._n_plans} plans, "
-                "the env does not follow the planned path"
-            )
+        # Only plans that the planner's own actions made stale count: another's action (a noisy
+        # wrapper's) may lead anywhere, and the planner must go on from there.
+        if not self._moved_by_others:
+            if self._n_counted_plans >= self.max_plans:
+                raise PlanningError(
+                    f"{self._where()}: gave up after {self._n_counted_plans} plans, "
+                    "the env does not follow the planned path"
+                )
+            self._n_counted_plans += 1
+        self._moved_by_others = False
         self._n_plans += 1
         x, y = self.env.agent_pos
         position, direction = (int(x), int(y)), int(self.env.agent_dir)
         # Moving obstacles multiplies the object layouts to search: only when nothing else works.
-        obstacle_modes = (False, True) if self.task.may_move_objects else (False,)
+        obstacle_modes: tuple[ObstacleMode, ...] = (
+            ("none", "doors", "anywhere") if self.task.may_move_objects else ("none",)
+        )
         no_plan: _NoPlanExists | None = None
         for move_obstacles in obstacle_modes:
             problem = _SearchProblem(self.env, self.task, self._stage_index, move_obstacles)
@@ -692,7 +728,8 @@ class PlannerExpert(Expert):
 
     :param max_search_states: most states one search may expand before the episode gives up
     :param max_plans_per_episode: most plans one episode may make (a plan is made per stage, and
-        again whenever the env leaves the planned path)
+        again whenever the env leaves the planned path); plans made after an action the planner did
+        not propose (e.g. a random one of :class:`~sb3_llmae.experts.noisy.NoisyExpert`) do not count
     """
 
     def __init__(self, max_search_states: int = 200_000, max_plans_per_episode: int = 20) -> None:

@@ -1,9 +1,11 @@
-"""Training: the PPO builder, behaviour cloning, critic warm-up, LLM-initialised PPO and evaluation."""
+"""Training: the PPO builder, behaviour cloning, critic warm-up, KL-to-prior PPO, LLM-initialised PPO
+and evaluation."""
 
 from sb3_llmae.training.bc import BCReport, pretrain_bc
 from sb3_llmae.training.critic import warm_up_critic
 from sb3_llmae.training.evaluation import EvaluationResult, evaluate_success
-from sb3_llmae.training.llm_init import LLM_INIT_BC_KWARGS, llm_init_ppo
+from sb3_llmae.training.kl_ppo import KLPPO
+from sb3_llmae.training.llm_init import LLM_INIT_BC_KWARGS, LLM_INIT_PPO_KWARGS, llm_init_ppo
 from sb3_llmae.training.ppo import (
     INIT_MODES,
     REFERENCE_N_ENVS,
@@ -15,7 +17,9 @@ from sb3_llmae.training.ppo import (
 
 __all__ = [
     "INIT_MODES",
+    "KLPPO",
     "LLM_INIT_BC_KWARGS",
+    "LLM_INIT_PPO_KWARGS",
     "REFERENCE_N_ENVS",
     "REFERENCE_PPO_KWARGS",
     "BCReport",

@@ -3,7 +3,9 @@ MiniGrid observations, and the env made in the observation mode a policy expects
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -17,6 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.envs import ObsMode, make_vec_env, obs_mode_of
 from sb3_llmae.features import MinigridFeaturesExtractor
+from sb3_llmae.training.kl_ppo import KL_PPO_OPTIONS, KLPPO
 
 InitMode = Literal["scratch", "actor", "full"]
 INIT_MODES: tuple[str, ...] = ("scratch", "actor", "full")
@@ -109,20 +112,30 @@ def make_ppo(
 
     :param env: an env id (made with :func:`~sb3_llmae.envs.make_vec_env`, with action masks for
         ``MaskablePPO``) or a VecEnv
-    :param algo: ``PPO``, or a PPO variant with the same hyperparameters: sb3-contrib's ``MaskablePPO``
-        (its envs need an ``ActionMasker``, see :func:`~sb3_llmae.envs.make_vec_env`) or
-        ``RecurrentPPO`` (default policy ``"MlpLstmPolicy"``), or a subclass of one
+    :param algo: ``PPO``, or a PPO variant with the same hyperparameters:
+        :class:`~sb3_llmae.training.kl_ppo.KLPPO` (KL to a prior, a critic learning rate of its own),
+        sb3-contrib's ``MaskablePPO`` (its envs need an ``ActionMasker``, see
+        :func:`~sb3_llmae.envs.make_vec_env`) or ``RecurrentPPO`` (default policy ``"MlpLstmPolicy"``),
+        or a subclass of one
     :param init: the initialisation the model is built for (see :func:`default_policy_kwargs`);
         the weights are SB3's fresh ones, :func:`~sb3_llmae.training.llm_init.llm_init_ppo` does the rest
     :param obs_mode: observation layout when ``env`` is an id: ``"image"`` or ``"flat"``
     :param n_envs: number of envs when ``env`` is an id
     :param max_episode_steps: step limit of the envs made when ``env`` is an id; ``None`` keeps the env's own
     :param seed: seed of the model and its envs
-    :param ppo_kwargs: passed to ``PPO`` (e.g. ``learning_rate``, ``tensorboard_log``, ``policy``);
+    :param ppo_kwargs: passed to ``algo`` (e.g. ``learning_rate``, ``tensorboard_log``, ``policy``,
+        and for ``KLPPO`` ``kl_coef``, ``kl_decay_steps``, ``critic_learning_rate``);
         ``policy_kwargs`` are merged over the defaults
     :return: the model
+    :raises ValueError: for an unknown ``init``, or ``KLPPO`` options given to another class
     """
     check_init(init)
+    kl_options = sorted(set(KL_PPO_OPTIONS) & set(ppo_kwargs))
+    if kl_options and not issubclass(algo, KLPPO):
+        raise ValueError(
+            f"{', '.join(kl_options)} {'is an option' if len(kl_options) == 1 else 'are options'} of "
+            f"KLPPO, not of {algo.__name__}: pass algo=KLPPO (from sb3_llmae.training)."
+        )
     if isinstance(env, str):
         env = make_vec_env(
             env,
@@ -167,6 +180,17 @@ def saved_obs_mode(path: str | os.PathLike[str], env_id: str) -> ObsMode:
     return obs_mode_of(env_id, data["observation_space"])
 
 
+def saved_algo(path: str | os.PathLike[str]) -> type[PPO]:
+    """
+    :param path: a model zip written by SB3's ``save()``
+    :return: :class:`~sb3_llmae.training.kl_ppo.KLPPO` if the zip holds a prior policy's weights,
+        ``PPO`` otherwise (a KLPPO zip also loads as PPO, without its prior)
+    """
+    with zipfile.ZipFile(path) as archive:
+        saved_attributes = json.loads(archive.read("data"))
+    return KLPPO if "prior_weights" in saved_attributes else PPO
+
+
 def load_ppo(
     path: str | os.PathLike[str],
     env_id: str,
@@ -174,6 +198,7 @@ def load_ppo(
     n_envs: int = REFERENCE_N_ENVS,
     max_episode_steps: int | None = None,
     seed: int | None = None,
+    algo: type[PPO] | None = None,
     **load_kwargs: Any,
 ) -> PPO:
     """
@@ -184,11 +209,13 @@ def load_ppo(
     :param n_envs: number of envs
     :param max_episode_steps: step limit; ``None`` keeps the env's own
     :param seed: seed of the model and its envs
-    :param load_kwargs: passed to ``PPO.load`` (e.g. ``tensorboard_log``)
+    :param algo: the class that saved the model; ``None``: read from the zip (:func:`saved_algo`)
+    :param load_kwargs: passed to ``algo.load`` (e.g. ``tensorboard_log``)
     :return: the model; its ``num_timesteps`` are those it already trained
     """
     obs_mode = saved_obs_mode(path, env_id)
     env = make_vec_env(
         env_id, n_envs=n_envs, obs_mode=obs_mode, seed=seed, max_episode_steps=max_episode_steps
     )
-    return PPO.load(Path(path), env=env, seed=seed, **load_kwargs)
+    algo = saved_algo(path) if algo is None else algo
+    return algo.load(Path(path), env=env, seed=seed, **load_kwargs)
