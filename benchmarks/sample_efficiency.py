@@ -1,6 +1,7 @@
 """
 Sample efficiency of PPO initialised by ``llm_init_ppo`` (BC on demonstrations, critic warm-up,
-KL to the behaviour-cloned prior) against PPO from scratch with the same hyperparameters.
+optionally a KL term towards the behaviour-cloned prior) against PPO from scratch with the same
+hyperparameters.
 
 Demonstrations (``--demos``): ``planner`` (perfect), ``noisy`` (the planner taking a uniformly random
 action with probability ``--noise``, 0.5 by default: about 70% success within 50 steps on
