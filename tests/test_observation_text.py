@@ -3,30 +3,21 @@
 import gymnasium as gym
 import pytest
 from minigrid.core.world_object import Ball, Box, Door, Goal, Key, Lava
-from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.experts.llm.observation_text import (
     describe_full_map,
     describe_view,
 )
-
-LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
-# Directions of MiniGridEnv.agent_dir.
-FACING_RIGHT, FACING_DOWN, FACING_LEFT, FACING_UP = range(4)
-
-
-def minigrid(env_id: str, seed: int = 0) -> MiniGridEnv:
-    return unwrap_minigrid(make_env(env_id, seed=seed))
-
-
-def place_agent(env: MiniGridEnv, position: tuple[int, int], direction: int) -> None:
-    env.agent_pos = position
-    env.agent_dir = direction
-
-
-def seen_objects(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("- ")]
+from tests.minigrid_helpers import (
+    FACING_DOWN,
+    FACING_LEFT,
+    FACING_RIGHT,
+    FACING_UP,
+    minigrid,
+    place_agent,
+    seen_objects,
+)
 
 
 def test_doorkey_start_state():

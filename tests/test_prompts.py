@@ -4,7 +4,6 @@ import dataclasses
 
 import pytest
 from minigrid.core.world_object import Door, Goal, Key, Wall
-from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.experts.llm.observation_text import (
@@ -25,23 +24,17 @@ from sb3_llmae.experts.llm.prompts import (
     plan_messages,
     step_messages,
 )
-
-LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE, DONE = range(7)
-# Directions of MiniGridEnv.agent_dir.
-FACING_RIGHT, FACING_DOWN, FACING_LEFT, FACING_UP = range(4)
-
-
-def minigrid(env_id: str, seed: int = 0) -> MiniGridEnv:
-    return unwrap_minigrid(make_env(env_id, seed=seed))
-
-
-def place_agent(env: MiniGridEnv, position: tuple[int, int], direction: int) -> None:
-    env.agent_pos = position
-    env.agent_dir = direction
-
-
-def seen_objects(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line.startswith("- ")]
+from tests.minigrid_helpers import (
+    DROP,
+    FACING_RIGHT,
+    FORWARD,
+    LEFT,
+    PICKUP,
+    RIGHT,
+    TOGGLE,
+    minigrid,
+    place_agent,
+)
 
 
 def test_step_few_shot_observations_are_real_descriptions():
