@@ -40,6 +40,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from sb3_llmae import Demonstrations, generate_demonstrations, load_demonstrations, make_vec_env
+from sb3_llmae.cli.pretrain import optional_float, optional_int
 from sb3_llmae.experts import NoisyExpert, PlannerExpert
 from sb3_llmae.training import (
     LLM_INIT_BC_KWARGS,
@@ -255,11 +256,6 @@ def library_default(function: Callable[..., Any], name: str, overrides: Any = No
     return inspect.signature(function).parameters[name].default
 
 
-def optional_number(text: str) -> float | None:
-    """:return: the number, or ``None`` for ``none``"""
-    return None if text.lower() == "none" else float(text)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -284,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     llm_init = parser.add_argument_group("llm_init options (default: llm_init_ppo's)")
     llm_init.add_argument(
         "--stop-at-success",
-        type=optional_number,
+        type=optional_float,
         default=library_default(pretrain_bc, "stop_at_success", LLM_INIT_BC_KWARGS),
         help="BC's greedy success threshold ('none': every epoch)",
     )
@@ -302,13 +298,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     llm_init.add_argument("--kl-coef", type=float, default=LLM_INIT_PPO_KWARGS["kl_coef"])
     llm_init.add_argument(
         "--kl-decay-steps",
-        type=lambda text: None if text.lower() == "none" else int(text),
+        type=optional_int,
         default=LLM_INIT_PPO_KWARGS["kl_decay_steps"],
         help="'none': constant beta",
     )
     llm_init.add_argument(
         "--critic-learning-rate",
-        type=optional_number,
+        type=optional_float,
         default=LLM_INIT_PPO_KWARGS["critic_learning_rate"],
         help="'none': the actor's",
     )
