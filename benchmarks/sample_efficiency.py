@@ -24,6 +24,7 @@ compare options.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import logging
@@ -43,14 +44,18 @@ from sb3_llmae import Demonstrations, generate_demonstrations, load_demonstratio
 from sb3_llmae.cli.pretrain import optional_float, optional_int
 from sb3_llmae.experts import NoisyExpert, PlannerExpert
 from sb3_llmae.training import (
-    LLM_INIT_BC_KWARGS,
-    LLM_INIT_PPO_KWARGS,
     REFERENCE_PPO_KWARGS,
+    BCConfig,
+    KLConfig,
     llm_init_ppo,
     make_ppo,
     pretrain_bc,
 )
 from sb3_llmae.training.evaluation import evaluate_success
+
+# The settings' defaults (issue 15A: their one home is sb3_llmae.training.config).
+LLM_INIT_BC_KWARGS = dataclasses.asdict(BCConfig())
+LLM_INIT_PPO_KWARGS = dataclasses.asdict(KLConfig())
 
 METHODS = ("llm_init", "scratch")
 SUCCESS_TARGET = 0.8

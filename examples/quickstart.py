@@ -23,8 +23,9 @@ from pathlib import Path
 import datasets
 import torch as th
 
-from sb3_llmae import Expert, LLMExpert, PlannerExpert, generate_demonstrations
+from sb3_llmae import Expert, generate_demonstrations
 from sb3_llmae.experiments import CompareSettings, compare, plan_runs, resolve_methods, write_report
+from sb3_llmae.experts import LLMExpert, PlannerExpert
 
 
 def choose_expert(args: argparse.Namespace, out: Path) -> tuple[Expert, str]:

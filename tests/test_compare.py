@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch as th
 
-from sb3_llmae import save_demonstrations
 from sb3_llmae.cli import main
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, train_run
 from sb3_llmae.experiments.methods import load_method_specs, resolve_methods
 from sb3_llmae.experiments.training_run import RunSpec, latest_checkpoint, source_model_path

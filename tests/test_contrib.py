@@ -12,16 +12,14 @@ from sb3_contrib.common.maskable.utils import get_action_masks
 from sb3_llmae import (
     SampleEfficiencyCallback,
     VisitationHeatmapCallback,
-    evaluate_success,
     llm_init_ppo,
-    make_env,
     make_ppo,
     make_vec_env,
     pretrain_bc,
 )
-from sb3_llmae.envs import unwrap_minigrid
+from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.masks import valid_actions
-from sb3_llmae.training import evaluation
+from sb3_llmae.training import evaluate_success, evaluation
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos
 
 

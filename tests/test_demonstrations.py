@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from imitation.data.types import TrajectoryWithRew, Transitions
 
-from sb3_llmae import generate_demonstrations, load_demonstrations, make_env, save_demonstrations
+from sb3_llmae import generate_demonstrations, load_demonstrations
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.demonstrations.rollout import GenerationInterrupted, rollout_episode
 from sb3_llmae.demonstrations.storage import EpisodeStore
+from sb3_llmae.envs import make_env
 from tests.conftest import ScriptedEpisode, ScriptedExpert
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"

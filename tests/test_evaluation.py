@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from minigrid.core.actions import Actions
 
-from sb3_llmae import make_env
+from sb3_llmae.envs import make_env
 from sb3_llmae.training.evaluation import evaluate_success
 from tests.conftest import EMPTY_5X5_SOLUTION
 

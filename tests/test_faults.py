@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from sb3_llmae import LLMExpert, load_demonstrations
+from sb3_llmae import load_demonstrations
 from sb3_llmae.cli import main
+from sb3_llmae.experts import LLMExpert
 from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMRequestError, ResponseCache
 from sb3_llmae.experts.llm.cache import CachedReply, request_key
 from sb3_llmae.experts.llm.client import LLMRequestCancelled

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 
-from sb3_llmae import MinigridFeaturesExtractor, generate_demonstrations, make_vec_env, save_demonstrations
+from sb3_llmae import MinigridFeaturesExtractor, generate_demonstrations, make_vec_env
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.experts.planner import PlannerExpert
 from sb3_llmae.training.bc import pretrain_bc
 from sb3_llmae.training.critic import actor_parameters, critic_modules, warm_up_critic

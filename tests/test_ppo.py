@@ -3,8 +3,9 @@ import pytest
 from gymnasium import spaces
 from stable_baselines3 import PPO
 
-from sb3_llmae import REFERENCE_PPO_KWARGS, MinigridFeaturesExtractor, default_policy_kwargs, make_ppo
+from sb3_llmae import MinigridFeaturesExtractor, make_ppo
 from sb3_llmae.envs import obs_mode_of
+from sb3_llmae.training import REFERENCE_PPO_KWARGS, default_policy_kwargs
 from sb3_llmae.training.ppo import load_ppo, saved_obs_mode
 from tests.training_helpers import ENV_ID, SMALL_PPO_KWARGS, state_of
 

@@ -9,20 +9,13 @@ import numpy as np
 import pytest
 from imitation.data.types import TrajectoryWithRew
 
-from sb3_llmae import (
-    ChatClient,
-    LLMExpert,
-    generate_demonstrations,
-    llm_init_ppo,
-    load_demonstrations,
-    make_ppo,
-    pretrain_bc,
-    save_demonstrations,
-)
+from sb3_llmae import generate_demonstrations, llm_init_ppo, load_demonstrations, make_ppo, pretrain_bc
 from sb3_llmae.cli import main
 from sb3_llmae.cli.outputs import save_model
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.demonstrations.containers import METADATA_SCHEMA_VERSION, DemonstrationMetadata
-from sb3_llmae.experts.llm import ChatSettings
+from sb3_llmae.experts import LLMExpert
+from sb3_llmae.experts.llm import ChatClient, ChatSettings
 from tests.conftest import ScriptedExpert
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"

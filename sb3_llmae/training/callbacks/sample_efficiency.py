@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.envs import ObsMode, minigrid_id, obs_mode_of, vec_env_id
 from sb3_llmae.training.callbacks.run_dir import resolve_log_dir
+from sb3_llmae.training.config import EvalConfig
 from sb3_llmae.training.evaluation import EvaluationResult, evaluate_success
 
 logger = logging.getLogger(__name__)
@@ -116,10 +117,10 @@ class SampleEfficiencyCallback(EventCallback):
     def __init__(
         self,
         eval_env: str | VecEnv | None = None,
-        eval_freq: int = 10_000,
-        n_eval_episodes: int = 20,
+        eval_freq: int = EvalConfig.freq,
+        n_eval_episodes: int = EvalConfig.n_episodes,
         log_dir: str | os.PathLike[str] | None = None,
-        eval_seed: int = 1_000_000,
+        eval_seed: int = EvalConfig.seed,
         max_episode_steps: int | None = None,
         success_thresholds: Sequence[float] = (0.8,),
         eval_at_start: bool = False,
@@ -128,17 +129,16 @@ class SampleEfficiencyCallback(EventCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(callback_after_eval, verbose=verbose)
-        if eval_freq <= 0 or n_eval_episodes <= 0:
-            raise ValueError(
-                f"eval_freq and n_eval_episodes must be positive, got {eval_freq} and {n_eval_episodes}."
-            )
+        self.evaluation = EvalConfig(
+            seed=eval_seed, n_episodes=n_eval_episodes, freq=eval_freq, max_episode_steps=max_episode_steps
+        )
         if any(not 0.0 < threshold <= 1.0 for threshold in success_thresholds):
             raise ValueError(f"success_thresholds must lie in (0, 1], got {list(success_thresholds)}.")
         self.eval_env_id = eval_env if isinstance(eval_env, str) or eval_env is None else vec_env_id(eval_env)
         if self.eval_env_id is not None:
             self.eval_env_id = minigrid_id(self.eval_env_id)
         self.eval_freq = eval_freq
-        self.eval_seeds = tuple(range(eval_seed, eval_seed + n_eval_episodes))
+        self.eval_seeds = self.evaluation.seeds
         self.max_episode_steps = max_episode_steps
         self.success_thresholds = tuple(sorted(success_thresholds))
         self.eval_at_start = eval_at_start
