@@ -61,7 +61,7 @@ def test_unknown_fields_and_types_are_refused():
 
         items: list[int] | None = None
 
-    with pytest.raises(TypeError, match="No command-line parser for Odd.items"):
+    with pytest.raises(TypeError, match=r"No command-line parser for Odd\.items"):
         add_config_flags(argparse.ArgumentParser(), Odd, {"items": "--items"})
 
 

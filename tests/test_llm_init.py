@@ -231,7 +231,7 @@ def test_a_typed_bc_config_and_its_mapping_give_the_same_model(demos):
 def test_kl_options_make_a_klppo_and_a_bad_bc_setting_fails_first(demos):
     model = init_ppo(demos, bc_kwargs={"epochs": 1}, critic_warmup_steps=0, kl_coef=0.5)
     assert isinstance(model, KLPPO) and model.kl_coef == 0.5
-    with pytest.raises(ValueError, match="Unknown BC setting.*learning_rat\\b"):
+    with pytest.raises(ValueError, match=r"Unknown BC setting.*learning_rat\b"):
         init_ppo(demos, bc_kwargs={"learning_rat": 1e-3})
     with pytest.raises(ValueError, match="kl_coef is an option of KLPPO"):
         init_ppo(demos, algo=PPO, kl_coef=0.5)

@@ -129,6 +129,10 @@ class SampleEfficiencyCallback(EventCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(callback_after_eval, verbose=verbose)
+        if eval_freq <= 0 or n_eval_episodes <= 0:  # named as this callback names them
+            raise ValueError(
+                f"eval_freq and n_eval_episodes must be positive, got {eval_freq} and {n_eval_episodes}."
+            )
         self.evaluation = EvalConfig(
             seed=eval_seed, n_episodes=n_eval_episodes, freq=eval_freq, max_episode_steps=max_episode_steps
         )
