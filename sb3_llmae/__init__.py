@@ -15,7 +15,7 @@ from sb3_llmae.demonstrations import Demonstrations, generate_demonstrations, lo
 from sb3_llmae.envs import make_vec_env, register_envs
 from sb3_llmae.experts import Expert
 from sb3_llmae.features import MinigridFeaturesExtractor
-from sb3_llmae.training import BCConfig, EvalConfig, llm_init_ppo, make_ppo, pretrain_bc
+from sb3_llmae.training import BCConfig, default_policy_kwargs, llm_init_ppo, make_ppo, pretrain_bc
 from sb3_llmae.training.callbacks import (
     LLMInitCallback,
     SampleEfficiencyCallback,
@@ -29,18 +29,19 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 
 register_envs()
 
-# Entry and extension points only; everything else is imported from its subpackage
-# (sb3_llmae.envs, .experts, .experts.llm, .demonstrations, .training, .training.callbacks, .record).
+# Entry and extension points only (default_policy_kwargs: rl-zoo3's YAML reads it from here); everything
+# else is imported from its subpackage (sb3_llmae.envs, .experts, .experts.llm, .demonstrations,
+# .training, .training.callbacks, .record).
 __all__ = [
     "BCConfig",
     "Demonstrations",
-    "EvalConfig",
     "Expert",
     "LLMInitCallback",
     "MinigridFeaturesExtractor",
     "SampleEfficiencyCallback",
     "VisitationHeatmapCallback",
     "__version__",
+    "default_policy_kwargs",
     "generate_demonstrations",
     "llm_init_ppo",
     "load_demonstrations",

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from stable_baselines3 import DQN
 
-from sb3_llmae import BCConfig, EvalConfig, make_vec_env
+from sb3_llmae import BCConfig, make_vec_env
 from sb3_llmae.demonstrations import save_demonstrations
+from sb3_llmae.training import EvalConfig
 from sb3_llmae.training.bc import pretrain_bc, score_on_demonstrations
 from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, empty_5x5_demos, same_weights, small_ppo, state_of

@@ -6,7 +6,6 @@ def test_public_api_imports():
     from sb3_llmae import (  # noqa: F401
         BCConfig,
         Demonstrations,
-        EvalConfig,
         LLMInitCallback,
         MinigridFeaturesExtractor,
         SampleEfficiencyCallback,
@@ -20,7 +19,7 @@ def test_public_api_imports():
     from sb3_llmae.demonstrations import save_demonstrations  # noqa: F401
     from sb3_llmae.envs import make_env  # noqa: F401
     from sb3_llmae.experts import PlannerExpert  # noqa: F401
-    from sb3_llmae.training import KLPPO, load_ppo, play_episodes, saved_algo  # noqa: F401
+    from sb3_llmae.training import KLPPO, EvalConfig, load_ppo, play_episodes, saved_algo  # noqa: F401
 
 
 def test_the_top_level_holds_entry_and_extension_points_only():
@@ -29,9 +28,12 @@ def test_the_top_level_holds_entry_and_extension_points_only():
     assert len(sb3_llmae.__all__) <= 15
     assert "__version__" in sb3_llmae.__all__
     # what rl-zoo3's YAML names as sb3_llmae.<name>
-    assert {"LLMInitCallback", "SampleEfficiencyCallback", "VisitationHeatmapCallback"} <= set(
-        sb3_llmae.__all__
-    )
+    assert {
+        "LLMInitCallback",
+        "SampleEfficiencyCallback",
+        "VisitationHeatmapCallback",
+        "default_policy_kwargs",
+    } <= set(sb3_llmae.__all__)
 
 
 def test_missing_imitation_names_the_install_command():
