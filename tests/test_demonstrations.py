@@ -188,3 +188,14 @@ def test_bad_arguments_are_clear(scripted_expert):
         generate_demonstrations(ENV_ID, scripted_expert, n_episodes=0)
     with pytest.raises(ValueError, match="Unknown MiniGrid env id"):
         generate_demonstrations("MiniGrid-Nope-v0", scripted_expert, n_episodes=1)
+
+
+def test_check_env_id_compares_the_env_ids(scripted_expert):
+    demos = generate_demonstrations("MiniGrid-Empty-5x5-v0", scripted_expert, 1, progress_bar=False)
+    demos.check_env_id("MiniGrid-Empty-5x5-v0")
+    demos.check_env_id(None)
+    with pytest.raises(ValueError, match="allow_env_mismatch=True"):
+        demos.check_env_id("MiniGrid-Empty-6x6-v0")
+    demos.check_env_id("MiniGrid-Empty-6x6-v0", allow_env_mismatch=True)
+    with pytest.warns(DeprecationWarning, match="use Demonstrations.check_env_id"):
+        demos.check_env("MiniGrid-Empty-5x5-v0")
