@@ -3,7 +3,7 @@
 import time
 
 from sb3_llmae import ChatClient, LLMExpert, generate_demonstrations
-from sb3_llmae.experts.llm.client import ChatSettings
+from sb3_llmae.experts.llm import ChatSettings
 from sb3_llmae.testing.oracle import OracleResponder
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"

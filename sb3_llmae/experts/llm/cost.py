@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from minigrid.core.actions import Actions
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
+from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.tokens import CHARS_PER_TOKEN, approximate_prompt_tokens
-
-if TYPE_CHECKING:  # the expert module imports TokenPrices from here
-    from sb3_llmae.experts.llm.expert import LLMExpert
 
 # Prompt sizes are measured on this many episodes, and on this many steps of each at most: past the first
 # few steps a step prompt only changes with the view (its history is capped).
@@ -22,31 +21,6 @@ SAMPLED_STEPS = 64
 DEFAULT_PLANS_PER_EPISODE = 1
 # The measuring walk turns and moves like an agent exploring (no pick-ups, no toggles).
 _WALK_ACTIONS = (Actions.left, Actions.right, Actions.forward, Actions.forward)
-
-
-@dataclass(frozen=True)
-class TokenPrices:
-    """
-    What a provider charges, in USD per million tokens (for the Batch API, give its own, usually half).
-
-    :param prompt: price of a million prompt (input) tokens
-    :param completion: price of a million completion (output) tokens
-    """
-
-    prompt: float
-    completion: float
-
-    def __post_init__(self) -> None:
-        if self.prompt < 0 or self.completion < 0:
-            raise ValueError(f"Token prices must be >= 0, got {self.prompt} (prompt) and {self.completion}")
-
-    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
-        """
-        :param prompt_tokens: prompt tokens
-        :param completion_tokens: completion tokens
-        :return: their price in USD
-        """
-        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
 @dataclass(frozen=True)

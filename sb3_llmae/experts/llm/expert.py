@@ -17,9 +17,9 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode
 from sb3_llmae.experts.llm.cache import ResponseCache
-from sb3_llmae.experts.llm.client import ChatClient, ChatResult, ChatSettings
-from sb3_llmae.experts.llm.cost import TokenPrices
+from sb3_llmae.experts.llm.client import ChatClient
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
+from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.prompts import (
     PLAN_TEMPLATE,
     STEP_TEMPLATE,
@@ -27,6 +27,8 @@ from sb3_llmae.experts.llm.prompts import (
     plan_messages,
     step_messages,
 )
+from sb3_llmae.experts.llm.settings import ChatSettings
+from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
 
