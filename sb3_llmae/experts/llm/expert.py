@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 LLMMode = Literal["step", "plan"]
 LLM_MODES: tuple[str, ...] = ("step", "plan")
+DEFAULT_LLM_MODE: LLMMode = "step"
 Fallback = Literal["random_turn", "forward", "raise"]
 FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
 # Spreads the sample indices of one episode's requests apart from the next episode's.
@@ -225,7 +226,7 @@ class LLMExpert(Expert):
     def __init__(
         self,
         model: str | None = None,
-        mode: LLMMode = "step",
+        mode: LLMMode = DEFAULT_LLM_MODE,
         *,
         client: ChatClient | None = None,
         base_url: str | None = None,
