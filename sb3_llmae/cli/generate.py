@@ -20,6 +20,15 @@ from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, estimate_gener
 from sb3_llmae.experts.llm.expert import DEFAULT_LLM_MODE, LLM_MODES
 
 CHAT_DEFAULTS = ChatSettings()
+# The ChatSettings fields that are flags (--max-tokens for max_tokens, ...), with their type and help.
+CHAT_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("temperature", float, "sampling temperature"),
+    ("max_tokens", int, "most tokens per reply"),
+    ("timeout", float, "seconds one request attempt may take in all, reply included"),
+    ("max_retries", int, "retries on 429 / 5xx / timeouts"),
+    ("rpm", float, "most requests per minute, over all workers (default: no limit of its own)"),
+    ("tpm", float, "most tokens per minute, over all workers (default: no limit)"),
+)
 BATCH_DEFAULTS = BatchSettings()
 
 
@@ -33,14 +42,7 @@ def expert_from_args(args: argparse.Namespace) -> Expert:
             if value:
                 raise ValueError(f"{flag} is for --expert llm: the planner calls no model.")
         return make_expert("planner", noise=args.noise, noise_seed=args.noise_seed)
-    settings = ChatSettings(
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        timeout=args.timeout,
-        max_retries=args.max_retries,
-        rpm=args.rpm,
-        tpm=args.tpm,
-    )
+    settings = ChatSettings(**{name: getattr(args, name) for name, _, _ in CHAT_FLAGS})
     return make_expert(
         args.expert,
         model=args.model,
@@ -214,38 +216,11 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     llm.add_argument(
         "--mode", choices=LLM_MODES, default=DEFAULT_LLM_MODE, help="one request per step, or one plan"
     )
-    llm.add_argument(
-        "--temperature", type=float, default=CHAT_DEFAULTS.temperature, help="sampling temperature"
-    )
-    llm.add_argument(
-        "--max-tokens",
-        type=int,
-        default=CHAT_DEFAULTS.max_tokens,
-        help="most tokens per reply",
-    )
-    llm.add_argument(
-        "--timeout",
-        type=float,
-        default=CHAT_DEFAULTS.timeout,
-        help="seconds one request attempt may take in all, reply included",
-    )
-    llm.add_argument(
-        "--max-retries", type=int, default=CHAT_DEFAULTS.max_retries, help="retries on 429 / 5xx / timeouts"
-    )
+    for name, kind, text in CHAT_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        llm.add_argument(flag, dest=name, type=kind, default=getattr(CHAT_DEFAULTS, name), help=text)
     llm.add_argument("--cache", help=f"SQLite response cache (default: {default_cache_path()})")
     llm.add_argument("--no-cache", action="store_true", help="always ask the endpoint")
-    llm.add_argument(
-        "--rpm",
-        type=float,
-        default=CHAT_DEFAULTS.rpm,
-        help="most requests per minute, over all workers (default: no limit of its own)",
-    )
-    llm.add_argument(
-        "--tpm",
-        type=float,
-        default=CHAT_DEFAULTS.tpm,
-        help="most tokens per minute, over all workers (default: no limit)",
-    )
     llm.add_argument("--price-in", type=float, help="USD per million prompt tokens (for the cost figures)")
     llm.add_argument("--price-out", type=float, help="USD per million completion tokens")
     cost = parser.add_argument_group("cost estimate (--dry-run)")

@@ -10,6 +10,7 @@ import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -38,6 +39,7 @@ RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _Sent = tuple[ReplyContent, Mapping[str, str]]
 
 
+@dataclass(eq=False)
 class ChatTransport:
     """
     Sends chat requests for a :class:`~sb3_llmae.experts.llm.ChatClient` until they succeed, fail for good
@@ -54,27 +56,15 @@ class ChatTransport:
     :param rng: the random generator for backoff jitter
     """
 
-    def __init__(
-        self,
-        model: str,
-        endpoint: Endpoint,
-        settings: ChatSettings,
-        openai_client: openai.OpenAI,
-        rate_limiter: RateLimiter,
-        cancellation: Cancellation,
-        usage: UsageStats,
-        sleep: Callable[[float], None] | None,
-        rng: random.Random,
-    ) -> None:
-        self.model = model
-        self.endpoint = endpoint
-        self.settings = settings
-        self.openai_client = openai_client
-        self.rate_limiter = rate_limiter
-        self.cancellation = cancellation
-        self.usage = usage
-        self._sleep = sleep
-        self._rng = rng
+    model: str
+    endpoint: Endpoint
+    settings: ChatSettings
+    openai_client: openai.OpenAI
+    rate_limiter: RateLimiter
+    cancellation: Cancellation
+    usage: UsageStats
+    sleep: Callable[[float], None] | None
+    rng: random.Random
 
     def send(self, messages: Sequence[Mapping[str, str]], epoch: int) -> tuple[ReplyContent, int]:
         """
@@ -112,7 +102,7 @@ class ChatTransport:
                 ) from failure.cause
             settings = self.settings
             wait_s = retry_wait(
-                attempt, failure.retry_after, settings.backoff_base_s, settings.backoff_max_s, self._rng
+                attempt, failure.retry_after, settings.backoff_base_s, settings.backoff_max_s, self.rng
             )
             attempt += 1
             self.usage.record_retry()
@@ -128,10 +118,10 @@ class ChatTransport:
 
     def _wait(self, seconds: float, epoch: int) -> None:
         """Wait between retries; cancellation cuts the wait short."""
-        if self._sleep is None:
+        if self.sleep is None:
             self.cancellation.wait(seconds, epoch)
             return
-        self._sleep(seconds)
+        self.sleep(seconds)
         self.cancellation.raise_if_cancelled(epoch)
 
     def _attempt(self, body: dict[str, Any], epoch: int) -> ReplyContent:
