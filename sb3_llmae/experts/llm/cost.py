@@ -6,6 +6,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import gymnasium as gym
 from minigrid.core.actions import Actions
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
@@ -112,22 +113,10 @@ def estimate_generation_cost(
         else:
             calls_per_episode = float(plans_per_episode)
             basis = f"{plans_per_episode} plan request(s) per episode"
-        prompt_sizes: list[int] = []
-        for episode_seed in range(seed, seed + min(n_episodes, SAMPLED_EPISODES)):
-            env.reset(seed=episode_seed)
-            minigrid_env = unwrap_minigrid(env)
-            if expert.mode == "plan":
-                prompt_sizes.append(approximate_prompt_tokens(expert.plan_messages(minigrid_env)))
-                continue
-            rng = random.Random(episode_seed)
-            history: list[int] = []
-            for _ in range(min(int(calls_per_episode), SAMPLED_STEPS)):
-                prompt_sizes.append(approximate_prompt_tokens(expert.step_messages(minigrid_env, history)))
-                action = int(rng.choice(_WALK_ACTIONS))
-                _, _, terminated, truncated, _ = env.step(action)
-                history.append(action)
-                if terminated or truncated:
-                    break
+        episode_seeds = range(seed, seed + min(n_episodes, SAMPLED_EPISODES))
+        prompt_sizes = _measure_prompt_sizes(
+            env, expert, episode_seeds, min(int(calls_per_episode), SAMPLED_STEPS)
+        )
     finally:
         env.close()
     prompt_per_call = sum(prompt_sizes) / len(prompt_sizes)
@@ -148,3 +137,31 @@ def estimate_generation_cost(
             f"characters per token; {completion_tokens_per_call} completion tokens per call"
         ),
     )
+
+
+def _measure_prompt_sizes(env: gym.Env, expert: LLMExpert, seeds: range, max_steps: int) -> list[int]:
+    """
+    :param env: the run's env
+    :param expert: the LLM expert whose prompts to measure
+    :param seeds: the episodes to measure on
+    :param max_steps: in step mode, the most steps of an episode to measure
+    :return: the approximate token counts of the prompts: one plan prompt per episode, or the step
+        prompts along a seeded random walk
+    """
+    prompt_sizes: list[int] = []
+    for episode_seed in seeds:
+        env.reset(seed=episode_seed)
+        minigrid_env = unwrap_minigrid(env)
+        if expert.mode == "plan":
+            prompt_sizes.append(approximate_prompt_tokens(expert.plan_messages(minigrid_env)))
+            continue
+        rng = random.Random(episode_seed)
+        history: list[int] = []
+        for _ in range(max_steps):
+            prompt_sizes.append(approximate_prompt_tokens(expert.step_messages(minigrid_env, history)))
+            action = int(rng.choice(_WALK_ACTIONS))
+            _, _, terminated, truncated, _ = env.step(action)
+            history.append(action)
+            if terminated or truncated:
+                break
+    return prompt_sizes
