@@ -30,7 +30,8 @@ from sb3_llmae.experiments.plots import (
     plot_probability_of_improvement,
     summed_heatmaps,
 )
-from sb3_llmae.experiments.runs import METRICS, RunCurves, discover_runs
+from sb3_llmae.experiments.runs import RunCurves, discover_runs
+from sb3_llmae.run_layout import METRICS
 
 logger = logging.getLogger(__name__)
 
