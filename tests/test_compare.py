@@ -11,17 +11,20 @@ import torch as th
 from sb3_llmae import save_demonstrations
 from sb3_llmae.cli import main
 from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, train_run
-from sb3_llmae.experiments.methods import load_method_specs, resolve_methods
-from sb3_llmae.experiments.training_run import RunSpec, latest_checkpoint, source_model_path
+from sb3_llmae.experiments.methods import BC_KWARGS, load_method_specs, resolve_methods
+from sb3_llmae.experiments.models import source_model_path
+from sb3_llmae.experiments.run_folder import is_finished, latest_checkpoint
+from sb3_llmae.experiments.specs import RunSpec
+from sb3_llmae.training.config import BCConfig, EvalConfig
 from sb3_llmae.training.ppo import make_ppo
 from sb3_llmae.training.transfer import transfer_ppo
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos
 
 # 2 envs x 32 steps: 64 env steps per rollout; 4 rollouts per run.
 SETTINGS = CompareSettings(
-    ENV_ID, steps=256, n_envs=2, eval_freq=128, n_eval_episodes=2, ppo_kwargs=SMALL_PPO_KWARGS
+    ENV_ID, steps=256, n_envs=2, evaluation=EvalConfig(freq=128, n_episodes=2), ppo_kwargs=SMALL_PPO_KWARGS
 )
-LLMAE = MethodSpec("llmae", init="actor", critic_warmup_steps=64, bc_kwargs=FAST_BC_KWARGS)
+LLMAE = MethodSpec("llmae", init="actor", critic_warmup_steps=64, bc=BCConfig(**FAST_BC_KWARGS))
 SCRATCH = MethodSpec("scratch")
 
 
@@ -99,10 +102,35 @@ def test_a_folder_of_other_settings_is_refused(tmp_path: Path) -> None:
     assert outcome.status == "failed" and "other settings" in str(outcome.error)
 
 
+def test_a_run_folder_of_an_earlier_version_still_counts_as_finished(tmp_path: Path) -> None:
+    spec = RunSpec(LLMAE, 0, SETTINGS, tmp_path / "llmae" / "seed0", tmp_path / "_sources")
+    spec.run_dir.mkdir(parents=True)
+    # config.json as written before BCConfig: only the BC settings given, flat evaluation settings
+    config = json.loads(json.dumps(spec.config()))
+    config["method"]["bc_kwargs"] = dict(FAST_BC_KWARGS)
+    assert config["settings"]["eval_freq"] == 128 and config["settings"]["n_eval_episodes"] == 2
+    (spec.run_dir / "config.json").write_text(json.dumps(config))
+    (spec.run_dir / "result.json").write_text(json.dumps({"env_steps": 256}))
+    assert is_finished(spec)
+    outcome = train_run(spec)
+    assert outcome.status == "skipped" and outcome.result == {"env_steps": 256}
+    # other BC settings are another run
+    other = RunSpec(
+        MethodSpec("llmae", init="actor", critic_warmup_steps=64, bc=BCConfig(epochs=3)),
+        0,
+        SETTINGS,
+        spec.run_dir,
+        spec.sources_dir,
+    )
+    assert not is_finished(other)
+    assert train_run(other).status == "failed"
+    assert json.loads((spec.run_dir / "config.json").read_text()) == config
+
+
 def test_transfer_copies_the_source_policy_and_trains_each_source_once(tmp_path: Path) -> None:
     transfer = MethodSpec("transfer", init="transfer", source_env="MiniGrid-Empty-6x6-v0", source_steps=64)
     settings = CompareSettings(
-        ENV_ID, steps=64, n_envs=2, eval_freq=64, n_eval_episodes=1, ppo_kwargs=SMALL_PPO_KWARGS
+        ENV_ID, steps=64, n_envs=2, evaluation=EvalConfig(freq=64, n_episodes=1), ppo_kwargs=SMALL_PPO_KWARGS
     )
     spec = RunSpec(transfer, 0, settings, tmp_path / "transfer" / "seed0", tmp_path / "_sources")
     assert train_run(spec).status == "finished"
@@ -143,8 +171,9 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
     )
     specs = load_method_specs(path)
     assert specs["llmae-full-fast"] == MethodSpec(
-        "llmae-full-fast", init="full", bc_kwargs={"learning_rate": 0.001}, ppo_kwargs={"n_steps": 64}
+        "llmae-full-fast", init="full", bc=BCConfig(learning_rate=0.001), ppo_kwargs={"n_steps": 64}
     )
+    assert isinstance(specs["llmae-full-fast"].bc, BCConfig)
     assert [spec.name for spec in resolve_methods(["scratch", "llmae-full-fast"], specs)] == [
         "scratch",
         "llmae-full-fast",
@@ -153,6 +182,18 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
         resolve_methods(["nope"])
     path.write_text("odd:\n  init: actor\n  learning_rate: 0.1\n")
     with pytest.raises(ValueError, match="unknown keys learning_rate"):
+        load_method_specs(path)
+    path.write_text("odd:\n  init: actor\n  bc_kwargs: {lr: 0.1}\n")
+    with pytest.raises(
+        ValueError, match="unknown bc_kwargs lr; BC settings are: epochs, batch_size"
+    ) as error:
+        load_method_specs(path)
+    assert all(name in str(error.value) for name in BC_KWARGS)
+    path.write_text("odd:\n  init: actor\n  bc_kwargs: {seed: 3}\n")
+    with pytest.raises(ValueError, match="its own seed"):
+        load_method_specs(path)
+    path.write_text("odd:\n  init: actor\n  bc_kwargs: {epochs: 0}\n")
+    with pytest.raises(ValueError, match=r"BCConfig\.epochs must be a positive integer"):
         load_method_specs(path)
     with pytest.raises(ValueError, match="unknown init"):
         MethodSpec("x", init="bc")  # type: ignore[arg-type]

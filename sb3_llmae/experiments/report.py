@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sb3_llmae.experiments.aggregate import (
+    BOOTSTRAP_SEED,
     CONFIDENCE,
     PAIR_REPS,
     REPS,
@@ -80,7 +81,7 @@ def write_report(
     *,
     threshold: float = THRESHOLD,
     reps: int = REPS,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
     title: str | None = None,
 ) -> Report:
     """
@@ -141,7 +142,7 @@ def write_report(
 
 
 def pairwise_improvements(
-    runs: Mapping[str, Sequence[RunCurves]], metric: str, reps: int = PAIR_REPS, seed: int = 0
+    runs: Mapping[str, Sequence[RunCurves]], metric: str, reps: int = PAIR_REPS, seed: int = BOOTSTRAP_SEED
 ) -> dict[tuple[str, str], Interval]:
     """
     :param runs: per method, its runs

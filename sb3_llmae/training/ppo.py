@@ -214,8 +214,13 @@ def load_ppo(
     :return: the model; its ``num_timesteps`` are those it already trained
     """
     obs_mode = saved_obs_mode(path, env_id)
-    env = make_vec_env(
-        env_id, n_envs=n_envs, obs_mode=obs_mode, seed=seed, max_episode_steps=max_episode_steps
-    )
     algo = saved_algo(path) if algo is None else algo
+    env = make_vec_env(
+        env_id,
+        n_envs=n_envs,
+        obs_mode=obs_mode,
+        seed=seed,
+        max_episode_steps=max_episode_steps,
+        action_masks=needs_action_masks(algo),
+    )
     return algo.load(Path(path), env=env, seed=seed, **load_kwargs)
