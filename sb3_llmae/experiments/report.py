@@ -67,12 +67,14 @@ class Report:
     :param report_path: ``report.md``
     :param summary_path: ``summary.csv``
     :param plots: the PNG figures written
+    :param curves: per metric, per method, its IQM curve over runs with the CI bands
     """
 
     summaries: Mapping[str, Mapping[str, MetricSummary]]
     report_path: Path
     summary_path: Path
     plots: Sequence[Path] = field(default_factory=list)
+    curves: Mapping[str, Mapping[str, CurveEstimate]] = field(default_factory=dict)
 
 
 def write_report(
@@ -138,7 +140,9 @@ def write_report(
             title=title or f"Report: {Path(root).resolve().name}",
         )
     )
-    return Report(summaries=summaries, report_path=report_path, summary_path=summary_path, plots=plots)
+    return Report(
+        summaries=summaries, report_path=report_path, summary_path=summary_path, plots=plots, curves=curves
+    )
 
 
 def pairwise_improvements(
