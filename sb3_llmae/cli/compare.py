@@ -22,6 +22,27 @@ SETTING_DEFAULTS = {
     if setting.default is not dataclasses.MISSING
 }
 EVAL_DEFAULTS = EvalConfig()
+# (flag, default, help) of the integer settings of CompareSettings and its EvalConfig
+SETTING_FLAGS: tuple[tuple[str, int | None, str], ...] = (
+    ("--n-envs", SETTING_DEFAULTS["n_envs"], "training envs per run"),
+    (
+        "--max-episode-steps",
+        SETTING_DEFAULTS["max_episode_steps"],
+        "step limit of training and evaluation episodes (None: the env's own)",
+    ),
+    ("--eval-freq", EVAL_DEFAULTS.freq, "env steps between evaluations"),
+    ("--eval-episodes", EVAL_DEFAULTS.n_episodes, "episodes per evaluation (greedy and sampled)"),
+    (
+        "--eval-seed",
+        EVAL_DEFAULTS.seed,
+        "first evaluation seed (keep it apart from the demonstrations' seeds)",
+    ),
+    (
+        "--heatmap-freq",
+        SETTING_DEFAULTS["heatmap_freq"],
+        "env steps between visitation heatmaps (None: --eval-freq)",
+    ),
+)
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -107,36 +128,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
         "--demos", help="demonstrations directory for the llmae methods (`sb3-llmae generate`)"
     )
     parser.add_argument("--out", required=True, help="output folder (re-running into it skips finished runs)")
-    parser.add_argument(
-        "--n-envs", type=int, default=SETTING_DEFAULTS["n_envs"], help="training envs per run"
-    )
-    parser.add_argument(
-        "--max-episode-steps",
-        type=int,
-        default=SETTING_DEFAULTS["max_episode_steps"],
-        help="step limit of training and evaluation episodes (None: the env's own)",
-    )
-    parser.add_argument(
-        "--eval-freq", type=int, default=EVAL_DEFAULTS.freq, help="env steps between evaluations"
-    )
-    parser.add_argument(
-        "--eval-episodes",
-        type=int,
-        default=EVAL_DEFAULTS.n_episodes,
-        help="episodes per evaluation (greedy and sampled)",
-    )
-    parser.add_argument(
-        "--eval-seed",
-        type=int,
-        default=EVAL_DEFAULTS.seed,
-        help="first evaluation seed (keep it apart from the demonstrations' seeds)",
-    )
-    parser.add_argument(
-        "--heatmap-freq",
-        type=int,
-        default=SETTING_DEFAULTS["heatmap_freq"],
-        help="env steps between visitation heatmaps (None: --eval-freq)",
-    )
+    for flag, default, description in SETTING_FLAGS:
+        parser.add_argument(flag, type=int, default=default, help=description)
     parser.add_argument(
         "--ppo-kwargs",
         type=json_object,
