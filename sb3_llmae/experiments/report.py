@@ -43,6 +43,7 @@ IMPROVEMENT_FILE = "probability_of_improvement.png"
 HEATMAPS_FILE = "heatmaps.png"
 # The metric pairs of methods are compared on: the reference's headline figure.
 IMPROVEMENT_METRIC = "return"
+CI = f"{CONFIDENCE:.0%} CI"
 SUMMARY_COLUMNS = (
     "method",
     "metric",
@@ -239,7 +240,6 @@ def render_markdown(
         probability of improvement, the figures, and how each figure was computed
     """
     level = f"{threshold:g}"
-    ci = f"{CONFIDENCE:.0%} CI"
     lines = [f"# {title}", ""]
     lines.append(
         ", ".join(
@@ -248,13 +248,24 @@ def render_markdown(
             for method, method_runs in runs.items()
         )
     )
-    lines += [
+    lines += _headline_table(summaries, level)
+    lines += _metric_table(summaries, level)
+    lines += _improvement_table(improvements)
+    lines += ["", "## Figures", ""]
+    lines += [f"![{path.stem}]({path.name})" for path in plots]
+    lines += _method_notes(level, reps)
+    return "\n".join(lines)
+
+
+def _headline_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level: str) -> list[str]:
+    """:return: the headline section: the reference system's columns, one row per method"""
+    lines = [
         "",
         "## Headline",
         "",
-        f"| method | final IQM return | {ci} | TTT@{level} return: IQM curve / runs' mean | runs ≥{level} "
+        f"| method | final IQM return | {CI} | TTT@{level} return: IQM curve / runs' mean | runs ≥{level} "
         f"| final IQM success | TTT@{level} success: IQM curve / runs' mean "
-        f"| final IQM greedy success ({ci}) |",
+        f"| final IQM greedy success ({CI}) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for method, by_metric in summaries.items():
@@ -287,10 +298,17 @@ def render_markdown(
         f"TTT@{level}, IQM curve: first evaluated step at which the IQM over runs reaches {level}; "
         f"runs' mean: each run's first step at or above {level}, averaged over the runs that reach it "
         "(how the reference system's published figures were computed).",
+    ]
+    return lines
+
+
+def _metric_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level: str) -> list[str]:
+    """:return: the section of every metric of every method"""
+    lines = [
         "",
         "## Every metric",
         "",
-        f"| method | metric | runs | final step | final IQM ({ci}) | TTT@{level} (IQM curve) "
+        f"| method | metric | runs | final step | final IQM ({CI}) | TTT@{level} (IQM curve) "
         f"| mean TTT@{level} of runs reaching it | runs ≥{level} | lowest IQM after reaching {level} |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -302,21 +320,29 @@ def render_markdown(
                 f" | {_steps(summary.ttt_iqm)} | {_steps(summary.ttt_mean_reached)} "
                 f"| {_share(summary)} | {_lowest(summary)} |"
             )
-    if improvements:
-        lines += [
-            "",
-            f"## Probability of improvement (final {METRIC_LABELS[IMPROVEMENT_METRIC]})",
-            "",
-            f"| X | Y | P(X > Y) | {ci} |",
-            "|---|---|---|---|",
-        ]
-        lines += [
+    return lines
+
+
+def _improvement_table(improvements: Mapping[tuple[str, str], Interval]) -> list[str]:
+    """:return: the probability-of-improvement section, if any pair was compared"""
+    if not improvements:
+        return []
+    return [
+        "",
+        f"## Probability of improvement (final {METRIC_LABELS[IMPROVEMENT_METRIC]})",
+        "",
+        f"| X | Y | P(X > Y) | {CI} |",
+        "|---|---|---|---|",
+        *(
             f"| {x} | {y} | {estimate.value:.3f} | [{estimate.low:.3f}, {estimate.high:.3f}] |"
             for (x, y), estimate in improvements.items()
-        ]
-    lines += ["", "## Figures", ""]
-    lines += [f"![{path.stem}]({path.name})" for path in plots]
-    lines += [
+        ),
+    ]
+
+
+def _method_notes(level: str, reps: int) -> list[str]:
+    """:return: the section on how the figures are computed"""
+    return [
         "",
         "## How these figures are computed",
         "",
@@ -324,7 +350,7 @@ def render_markdown(
         "(the reference system's aggregation).",
         "- Per method and metric, each run's curve is interpolated linearly onto the union of its runs' "
         "evaluated steps; the final score is the last step.",
-        f"- IQM (interquartile mean) over runs with rliable; {ci}s from rliable's stratified bootstrap "
+        f"- IQM (interquartile mean) over runs with rliable; {CI}s from rliable's stratified bootstrap "
         f"({reps:,} resamples, percentile method), whole curves resampled at once.",
         f"- Mean TTT@{level} of runs reaching it: each run's first evaluation at or above {level}, "
         "averaged over the runs that reach it (the reference system's published time to threshold).",
@@ -332,4 +358,3 @@ def render_markdown(
         "- Heatmaps: visits summed over a method's runs, in the first and the last saved window.",
         "",
     ]
-    return "\n".join(lines)
