@@ -9,7 +9,7 @@ import pytest
 import torch as th
 
 from sb3_llmae import save_demonstrations
-from sb3_llmae.cli import main
+from sb3_llmae.cli import build_parser, main
 from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, train_run
 from sb3_llmae.experiments.methods import BC_KWARGS, load_method_specs, resolve_methods
 from sb3_llmae.experiments.models import source_model_path
@@ -214,3 +214,20 @@ def test_ray_backend_runs_the_same_runs(tmp_path: Path) -> None:
     assert (tmp_path / "scratch" / "seed0" / "eval_logs" / "eval_step256.npz").is_file()
     # the runs are the same whichever backend trains them: a local re-run finds them finished
     assert [outcome.status for outcome in compare(runs, progress_bar=False)] == ["skipped"]
+
+
+def test_the_compare_flags_default_to_the_settings_objects(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["compare", "--env", ENV_ID, "--steps", "64", "--out", "runs"])
+    defaults = EvalConfig()
+    assert (args.eval_freq, args.eval_episodes, args.eval_seed) == (
+        defaults.freq,
+        defaults.n_episodes,
+        defaults.seed,
+    )
+    assert args.n_envs == CompareSettings(ENV_ID, steps=1).n_envs
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    printed = " ".join(capsys.readouterr().out.split())
+    for flag, default in (("--eval-freq", defaults.freq), ("--eval-seed", defaults.seed), ("--workers", 1)):
+        assert f"{flag} {flag[2:].upper().replace('-', '_')}" in printed
+        assert f"(default: {default})" in printed
