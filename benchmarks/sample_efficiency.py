@@ -238,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for method in report.summaries:
         print(format_method(method, report))
     print(f"\nreport: {report.report_path}\nwall time: {time.perf_counter() - start:.0f} s")
+    failed = [outcome.key for outcome in outcomes if outcome.status == "failed"]
+    if failed:
+        raise SystemExit(f"failed runs (tracebacks in their error.txt): {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -77,8 +77,10 @@ def test_a_crashing_run_is_reported_and_the_others_finish(
     assert (out / "scratch" / "seed0" / "result.json").is_file()
 
 
-def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -> None:
-    spec = RunSpec(SCRATCH, 0, SETTINGS, tmp_path / "scratch" / "seed0", tmp_path / "_sources")
+# MaskablePPO resumes on envs that give action masks (the loader builds them from the algorithm).
+@pytest.mark.parametrize("method", [SCRATCH, MethodSpec("maskable", algo="maskable")], ids=lambda m: m.name)
+def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path, method: MethodSpec) -> None:
+    spec = RunSpec(method, 0, SETTINGS, tmp_path / method.name / "seed0", tmp_path / "_sources")
     assert train_run(spec).status == "finished"
     assert latest_checkpoint(spec.run_dir) == (256, spec.run_dir / "checkpoints" / "model_256_steps.zip")
     # as if stopped after the checkpoint at 128 steps
