@@ -176,6 +176,9 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
         "llmae-full-fast", init="full", bc=BCConfig(learning_rate=0.001), ppo_kwargs={"n_steps": 64}
     )
     assert isinstance(specs["llmae-full-fast"].bc, BCConfig)
+    # config.json's bc_kwargs read back as the same BCConfig
+    for spec in (*specs.values(), LLMAE, *resolve_methods(["scratch", "llmae", "transfer"])):
+        assert MethodSpec.from_dict(spec.to_dict()) == spec
     assert [spec.name for spec in resolve_methods(["scratch", "llmae-full-fast"], specs)] == [
         "scratch",
         "llmae-full-fast",
