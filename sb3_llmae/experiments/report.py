@@ -259,15 +259,19 @@ def render_markdown(
 
 def _headline_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level: str) -> list[str]:
     """:return: the headline section: the reference system's columns, one row per method"""
-    lines = [
-        "",
-        "## Headline",
-        "",
-        f"| method | final IQM return | {CI} | TTT@{level} return: IQM curve / runs' mean | runs ≥{level} "
-        f"| final IQM success | TTT@{level} success: IQM curve / runs' mean "
-        f"| final IQM greedy success ({CI}) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    lines = _table_start(
+        "Headline",
+        [
+            "method",
+            "final IQM return",
+            CI,
+            f"TTT@{level} return: IQM curve / runs' mean",
+            f"runs ≥{level}",
+            "final IQM success",
+            f"TTT@{level} success: IQM curve / runs' mean",
+            f"final IQM greedy success ({CI})",
+        ],
+    )
     for method, by_metric in summaries.items():
         ret, success = by_metric.get("return"), by_metric.get("success")
         cells = [method]
@@ -304,14 +308,20 @@ def _headline_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level:
 
 def _metric_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level: str) -> list[str]:
     """:return: the section of every metric of every method"""
-    lines = [
-        "",
-        "## Every metric",
-        "",
-        f"| method | metric | runs | final step | final IQM ({CI}) | TTT@{level} (IQM curve) "
-        f"| mean TTT@{level} of runs reaching it | runs ≥{level} | lowest IQM after reaching {level} |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    lines = _table_start(
+        "Every metric",
+        [
+            "method",
+            "metric",
+            "runs",
+            "final step",
+            f"final IQM ({CI})",
+            f"TTT@{level} (IQM curve)",
+            f"mean TTT@{level} of runs reaching it",
+            f"runs ≥{level}",
+            f"lowest IQM after reaching {level}",
+        ],
+    )
     for method, by_metric in summaries.items():
         for metric, summary in by_metric.items():
             label = METRIC_LABELS.get(metric, metric)
@@ -328,16 +338,20 @@ def _improvement_table(improvements: Mapping[tuple[str, str], Interval]) -> list
     if not improvements:
         return []
     return [
-        "",
-        f"## Probability of improvement (final {METRIC_LABELS[IMPROVEMENT_METRIC]})",
-        "",
-        f"| X | Y | P(X > Y) | {CI} |",
-        "|---|---|---|---|",
+        *_table_start(
+            f"Probability of improvement (final {METRIC_LABELS[IMPROVEMENT_METRIC]})",
+            ["X", "Y", "P(X > Y)", CI],
+        ),
         *(
             f"| {x} | {y} | {estimate.value:.3f} | [{estimate.low:.3f}, {estimate.high:.3f}] |"
             for (x, y), estimate in improvements.items()
         ),
     ]
+
+
+def _table_start(title: str, columns: Sequence[str]) -> list[str]:
+    """:return: a section's title and the head of its table"""
+    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
 
 
 def _method_notes(level: str, reps: int) -> list[str]:
