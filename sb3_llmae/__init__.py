@@ -19,6 +19,7 @@ from sb3_llmae.demonstrations import (
 )
 from sb3_llmae.envs import MinigridImageWrapper, make_env, make_vec_env, register_envs
 from sb3_llmae.experts import (
+    BabyAIExpert,
     Expert,
     ExpertEpisode,
     LLMExpert,
@@ -58,6 +59,7 @@ __all__ = [
     "KLPPO",
     "REFERENCE_PPO_KWARGS",
     "BCReport",
+    "BabyAIExpert",
     "ChatClient",
     "ChatSettings",
     "Demonstrations",

@@ -12,11 +12,12 @@ from typing import Any
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
-from sb3_llmae.experts import Expert, LLMExpert, NoisyExpert, PlannerExpert
+from sb3_llmae.experts import Expert, LLMExpert, NoisyExpert
 from sb3_llmae.experts.llm import ChatSettings
 from sb3_llmae.experts.llm.batch import BatchSettings, check_batchable, fill_cache_by_batches
 from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, TokenPrices, estimate_generation_cost
 from sb3_llmae.experts.llm.expert import LLM_MODES
+from sb3_llmae.experts.selection import planning_expert_for
 
 EXPERT_CHOICES = ("planner", "llm")
 CHAT_DEFAULTS = ChatSettings()
@@ -49,7 +50,8 @@ def make_base_expert(args: argparse.Namespace) -> Expert:
         for flag, value in (("--batch", args.batch), ("--dry-run", args.dry_run)):
             if value:
                 raise ValueError(f"{flag} is for --expert llm: the planner calls no model.")
-        return PlannerExpert()
+        # BabyAI levels get minigrid's BabyAI bot, the rest the planner.
+        return planning_expert_for(args.env)
     if not args.model:
         raise ValueError(
             "--expert llm needs --model NAME (the model as the endpoint knows it, e.g. llama3.1)."
@@ -196,7 +198,12 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``generate`` is added"""
     parser = subparsers.add_parser("generate", help="roll an expert out into demonstrations")
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
-    parser.add_argument("--expert", choices=EXPERT_CHOICES, default="planner")
+    parser.add_argument(
+        "--expert",
+        choices=EXPERT_CHOICES,
+        default="planner",
+        help="planner: search on the full grid (minigrid's BabyAI bot on BabyAI-* ids); llm: a chat model",
+    )
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
     parser.add_argument("--obs-mode", choices=OBS_MODES, default="image")
