@@ -6,7 +6,8 @@ BabyAI missions are sentences of the BabyAI grammar ("put the red ball next to a
 then open the grey door"), which every level verifies with its own instruction objects
 (``env.instrs``). The bot reads those objects, not the text, so it plays every mission the grammar
 can say. It sees the grid as the agent explores it (its own visibility mask), and it adapts its
-plan to the action actually taken, so it also follows a noisy hand (:class:`~sb3_llmae.experts.noisy.NoisyExpert`).
+plan to the action actually taken, so it also follows a noisy hand
+(:class:`~sb3_llmae.experts.noisy.NoisyExpert`).
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from sb3_llmae.experts.planner import PlannerExpert
 UNSUPPORTED_FAMILIES: MappingProxyType[str, str] = MappingProxyType(
     {
         "MiniGrid-Memory": (
-            "its mission ('go to the matching object at the end of the hallway') names an object seen only at "
-            "the start; an expert reading the full grid would choose from what the policy no longer sees, so "
-            "a feed-forward policy cannot imitate its choice, and BC does not train recurrent policies"
+            "its mission ('go to the matching object at the end of the hallway') names an object seen only "
+            "at the start; an expert reading the full grid would choose from what the policy no longer "
+            "sees, so a feed-forward policy cannot imitate its choice, and BC trains no recurrent policy"
         ),
         "MiniGrid-PutNear": (
             "the env ends the episode on any drop and on picking up anything but the object to move, "
@@ -36,7 +36,9 @@ def unsupported_reason(env_id: str) -> str | None:
     bare_id = check_env_id(env_id)
     if bare_id in BOT_UNSOLVABLE_LEVELS:
         return "minigrid's BabyAIBot does not solve it (see its documentation)"
-    return next((reason for prefix, reason in UNSUPPORTED_FAMILIES.items() if bare_id.startswith(prefix)), None)
+    return next(
+        (reason for prefix, reason in UNSUPPORTED_FAMILIES.items() if bare_id.startswith(prefix)), None
+    )
 
 
 def planning_expert_for(env_id: str) -> Expert:
