@@ -28,7 +28,7 @@ from sb3_llmae.experts import (
     UnsupportedEnvError,
 )
 from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMEndpointError, PromptTemplate, ResponseCache
-from sb3_llmae.features import MinigridFeaturesExtractor
+from sb3_llmae.features import MinigridFeaturesExtractor, MissionGridFeaturesExtractor
 from sb3_llmae.training import (
     KLPPO,
     REFERENCE_PPO_KWARGS,
@@ -71,6 +71,7 @@ __all__ = [
     "LLMInitCallback",
     "MinigridFeaturesExtractor",
     "MinigridImageWrapper",
+    "MissionGridFeaturesExtractor",
     "NoisyExpert",
     "PlannerExpert",
     "PromptTemplate",
