@@ -1,4 +1,4 @@
-"""The hard-world and BabyAI entries of hyperparams/ and examples/hard_worlds_methods.yml build what they name."""
+"""Hard-world and BabyAI entries of hyperparams/ and examples/hard_worlds_methods.yml work as named."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_every_hard_world_has_an_entry_whose_policy_fits_its_env(conf, env_id):
         return
     minigrid_id(env_id)
     # rl-zoo3 evaluates the string with importlib in scope
-    policy_kwargs = eval(entry["policy_kwargs"], {"importlib": importlib})  # noqa: S307
+    policy_kwargs = eval(entry["policy_kwargs"], {"importlib": importlib})
     model = PPO(entry["policy"], gym.make(env_id), policy_kwargs=policy_kwargs, n_steps=16, batch_size=16)
     extractor = model.policy.pi_features_extractor
     expected = MissionGridFeaturesExtractor if "-mission-" in env_id else MinigridFeaturesExtractor
