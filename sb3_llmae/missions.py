@@ -40,8 +40,9 @@ def encode_mission(mission: str, length: int = MAX_MISSION_WORDS) -> tuple[np.nd
     """
     :param mission: a mission string
     :param length: the number of tokens
-    :return: the word tokens, right-aligned (padding first, so that the last word is always at the
-        end, where a recurrent encoder reads last), and whether the mission had to be cut to fit
+    :return: the word tokens, right-aligned (padding first, so that a word's position counts from the
+        mission's end, where templates such as "go to the <color> <type>" agree), and whether the mission
+        had to be cut to fit
     """
     words = _WORD.findall(mission.lower())
     tokens = np.full(length, PAD_TOKEN, dtype=np.uint8)
