@@ -15,7 +15,6 @@ from sb3_llmae import (
     load_demonstrations,
     make_env,
     make_ppo,
-    pretrain_bc,
     save_demonstrations,
 )
 from sb3_llmae.envs import minigrid_id, obs_mode_of
@@ -30,7 +29,6 @@ from sb3_llmae.missions import (
     encode_mission,
     mission_grid_shape,
 )
-from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import FAST_BC_KWARGS, SMALL_PPO_KWARGS
 
 LEVEL = "BabyAI-GoToLocalS6N4-v0"
@@ -121,24 +119,6 @@ def test_demonstrations_of_another_mode_are_refused(tmp_path: Path):
     save_demonstrations(demos, tmp_path)
     with pytest.raises(ValueError, match="obs_mode='image'"):
         load_demonstrations(tmp_path, make_env(LEVEL, obs_mode="mission").observation_space)
-
-
-@pytest.mark.slow
-def test_bc_learns_to_follow_the_mission():
-    # Four objects in the room and a mission that names one: without the mission, BC can only guess.
-    demos = {
-        mode: generate_demonstrations(
-            LEVEL, BabyAIExpert(), n_episodes=300, seed=0, obs_mode=mode, progress_bar=False
-        )
-        for mode in ("mission", "image")
-    }
-    success = {}
-    for mode, mode_demos in demos.items():
-        model = make_ppo(LEVEL, obs_mode=mode, n_envs=2, seed=0)
-        pretrain_bc(model, mode_demos, epochs=20, batch_size=64, learning_rate=1e-3, progress_bar=False)
-        success[mode] = evaluate_success(model, LEVEL, range(10_000, 10_050)).success_rate
-    assert success["mission"] >= 0.7
-    assert success["mission"] >= success["image"] + 0.2, success
 
 
 def test_compare_runs_llmae_on_a_babyai_level(tmp_path: Path):
