@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from sb3_llmae.experiments.aggregate import MIN_RUNS
 from sb3_llmae.experiments.methods import MethodSpec
 from sb3_llmae.experiments.run_folder import is_finished, other_run_differences
 from sb3_llmae.experiments.specs import CompareSettings, RunOutcome, RunSpec
@@ -28,8 +29,6 @@ logger = logging.getLogger(__name__)
 Backend = Literal["local", "ray"]
 BACKENDS: tuple[str, ...] = ("local", "ray")
 RAY_INSTALL_HINT = "pip install 'sb3-llmae[ray]'"
-# Fewer runs per method than this and the bootstrap CIs collapse (1.000 [1.000, 1.000]).
-MIN_SEEDS = 3
 # Seconds the Ray workers have to answer the shared-storage probe (their first start imports torch).
 PROBE_TIMEOUT_S = 600.0
 
@@ -102,16 +101,16 @@ def _check_budget(runs: Sequence[RunSpec]) -> None:
 def plan_warnings(runs: Sequence[RunSpec]) -> list[str]:
     """
     :param runs: the runs of a comparison (:func:`plan_runs`)
-    :return: what makes it a weak comparison, one line each: fewer than ``MIN_SEEDS`` seeds, or a
+    :return: what makes it a weak comparison, one line each: fewer than ``MIN_RUNS`` seeds, or a
         method whose critic warm-up takes half its budget or more
     """
     lines = []
     seeds = sorted({spec.seed for spec in runs})
-    if len(seeds) < MIN_SEEDS:
+    if len(seeds) < MIN_RUNS:
         lines.append(
-            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} per method: with fewer than {MIN_SEEDS} runs "
+            f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} per method: with fewer than {MIN_RUNS} runs "
             "the bootstrap CIs collapse (e.g. 1.000 [1.000, 1.000]) and P(X > Y) says little; pass "
-            f"--seeds with {MIN_SEEDS} or more (the reference used 10)."
+            f"--seeds with {MIN_RUNS} or more (the reference used 10)."
         )
     for spec in _first_of_each_method(runs):
         warmup, steps = spec.critic_warmup_steps, spec.settings.steps
