@@ -131,7 +131,8 @@ class LLMInitCallback(BaseCallback):
             warnings.warn(
                 f"LLMInitCallback: the critic warm-up takes {warmup:,} of this learn()'s {budget:,} env "
                 f"steps (the budget, rl-zoo3's n_timesteps, counts them), leaving "
-                f"{max(budget - warmup, 0):,} for PPO to move the actor: raise n_timesteps (rl-zoo3's -n) or lower critic_warmup_steps.",
+                f"{max(budget - warmup, 0):,} for PPO to move the actor: raise n_timesteps (rl-zoo3's -n) "
+                "or lower critic_warmup_steps.",
                 stacklevel=2,
             )
 
