@@ -308,9 +308,9 @@ def _training_settings(run: RunCurves) -> dict[str, object] | None:
         return None
     training = dict(config["training"])
     ppo_kwargs = training.pop("ppo_kwargs", None) or {}
-    method = config.get("method") if isinstance(config.get("method"), dict) else {}
+    method = config.get("method")
     return {
-        "init": method.get("init"),
+        "init": method.get("init") if isinstance(method, dict) else None,
         **training,
         **{f"ppo.{key}": value for key, value in ppo_kwargs.items()},
     }
