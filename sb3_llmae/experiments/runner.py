@@ -431,6 +431,17 @@ def storage_problems(answers: Sequence[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def shared_storage_error(directory: Path, problems: Sequence[str]) -> ValueError:
+    """:return: the error of a comparison folder that some nodes cannot share, naming them and the fix"""
+    return ValueError(
+        f"--backend ray: the cluster's workers cannot share {directory} with this machine: "
+        + "; ".join(problems)
+        + ". Every run writes its folder there and this machine reads it back (progress, resume, "
+        "`sb3-llmae report`), so --out must be on storage every node mounts at the same path (NFS, a "
+        "shared volume): pass such a folder as --out."
+    )
+
+
 def check_shared_storage(ray: Any, directory: Path, timeout: float = PROBE_TIMEOUT_S) -> list[dict[str, Any]]:
     """
     Before any run: check that a worker on every node of the Ray cluster can read and write the
@@ -471,11 +482,5 @@ def check_shared_storage(ray: Any, directory: Path, timeout: float = PROBE_TIMEO
         for path in directory.glob(f"{PROBE_PREFIX}{token}*"):
             path.unlink(missing_ok=True)
     if problems:
-        raise ValueError(
-            f"--backend ray: the cluster's workers cannot share {directory} with this machine: "
-            + "; ".join(problems)
-            + ". Every run writes its folder there and this machine reads it back (progress, resume, "
-            "`sb3-llmae report`), so --out must be on storage every node mounts at the same path (NFS, a "
-            "shared volume): pass such a folder as --out."
-        )
+        raise shared_storage_error(directory, problems)
     return answers
