@@ -174,6 +174,9 @@ def compare(
         instance started on this machine for the comparison
     :param progress_bar: show one live line per run (steps, last greedy success)
     :return: the outcome of each run, in the order of ``runs``
+    :raises ImportError: for ``backend="ray"`` without Ray, naming the extra
+    :raises ValueError: before any run, if a run folder holds a run of other settings (naming them), or
+        if a Ray cluster's nodes cannot share the comparison's folder (naming the nodes)
     """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}.")
