@@ -297,7 +297,11 @@ def test_report_flags_too_few_runs_and_collapsed_cis_and_lists_each_methods_sett
     assert "Every method: algo ppo, ppo.n_steps 128." in settings
 
 
-def test_a_report_of_enough_varied_runs_has_no_caveats(synthetic_runs: Path) -> None:
+def test_only_collapsed_cis_are_flagged_when_every_method_has_enough_runs(synthetic_runs: Path) -> None:
     text = write_report(synthetic_runs, reps=200).report_path.read_text()
-    assert "## Caveats" not in text and "(collapsed)" not in text
+    caveats = text.split("## Caveats")[1].split("\n## ")[0]
+    assert "runs: fewer than" not in caveats  # 4 runs per method
+    # every "fast" run ends at 1.0, so its final CIs are a point; "slow" runs differ
+    assert "fast success rate (sampled actions)" in caveats and "slow" not in caveats
+    assert "| slow | 0.562 | [0.225, 0.900] |" in text
     assert "## Methods' settings" not in text  # these run folders do not record them
