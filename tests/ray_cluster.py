@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -117,4 +118,5 @@ class RayCluster:
             while self.pids() and time.monotonic() < deadline:
                 time.sleep(0.5)
             if not self.pids():
-                return
+                break
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
