@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal, SupportsFloat
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
-import minigrid  # noqa: F401  (registers the MiniGrid and BabyAI ids)
 import numpy as np
 from gymnasium import spaces
 from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
@@ -16,16 +15,19 @@ from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_llmae.masks import MinigridActionMasker
-
-ObsMode = Literal["image", "flat"]
-OBS_MODES: tuple[str, ...] = ("image", "flat")
-REGISTERED_PREFIX = "sb3_llmae/"
+from sb3_llmae.registration import (  # noqa: F401  (register_envs: also sb3_llmae.envs.register_envs)
+    OBS_MODES,
+    REGISTERED_PREFIX,
+    ObsMode,
+    minigrid_env_ids,
+    register_envs,
+)
 
 # Largest index a MiniGrid cell channel can hold (object type, color, door state).
 MAX_CELL_INDEX = max(len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX)) - 1
 
 
-class MinigridImageWrapper(gym.ObservationWrapper):
+class MinigridImageWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """
     Keep only the egocentric 7x7x3 grid of a MiniGrid observation.
 
@@ -38,7 +40,9 @@ class MinigridImageWrapper(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        # recorded, so that gymnasium can re-create the wrapper stack (check_env, env.spec)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
         assert isinstance(env.observation_space, spaces.Dict), "MinigridImageWrapper wraps MiniGrid's dict"
         image_space = env.observation_space["image"]
         self.observation_space = spaces.Box(
@@ -49,7 +53,21 @@ class MinigridImageWrapper(gym.ObservationWrapper):
         return observation["image"]
 
 
-class MinigridInfoWrapper(gym.Wrapper):
+class MinigridFlatObsWrapper(FlatObsWrapper, gym.utils.RecordConstructorArgs):
+    """
+    minigrid's ``FlatObsWrapper`` (grid and mission in one vector), recording its constructor's
+    arguments as gymnasium's own wrappers do, so that ``check_env`` and ``env.spec`` can re-create it.
+
+    :param env: a MiniGrid env with dict observations
+    :param maxStrLen: longest mission, in characters (minigrid's name and default)
+    """
+
+    def __init__(self, env: gym.Env, maxStrLen: int = 96) -> None:  # noqa: N803  (minigrid's name)
+        gym.utils.RecordConstructorArgs.__init__(self, maxStrLen=maxStrLen)
+        FlatObsWrapper.__init__(self, env, maxStrLen)
+
+
+class MinigridInfoWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """
     Put what training tools read into ``info``: the agent's cell ``info["agent_pos"]`` (``(x, y)``)
     after every reset and step, and ``info["is_success"]`` (reached the goal: terminated with a
@@ -63,7 +81,8 @@ class MinigridInfoWrapper(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
         self.minigrid = unwrap_minigrid(env)
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -92,13 +111,6 @@ def is_success(terminated: bool, reward: SupportsFloat) -> bool:
     :return: whether the episode reached the goal: terminated with a positive reward
     """
     return bool(terminated and float(reward) > 0)
-
-
-def minigrid_env_ids() -> list[str]:
-    """
-    :return: every registered MiniGrid and BabyAI env id, sorted
-    """
-    return sorted(env_id for env_id in gym.registry if env_id.startswith(("MiniGrid-", "BabyAI-")))
 
 
 def check_env_id(env_id: str) -> str:
@@ -210,7 +222,7 @@ def wrap_observation(env: gym.Env, obs_mode: ObsMode) -> gym.Env:
     env = MinigridInfoWrapper(env)
     if obs_mode == "image":
         return MinigridImageWrapper(env)
-    return FlatObsWrapper(env)
+    return MinigridFlatObsWrapper(env)
 
 
 def make_env(
@@ -330,27 +342,13 @@ def unwrap_minigrid(env: gym.Env) -> MiniGridEnv:
     return base
 
 
-def _make_registered(env_id: str, obs_mode: ObsMode, **kwargs: Any) -> gym.Env:
+def make_registered_env(env_id: str, obs_mode: ObsMode, **kwargs: Any) -> gym.Env:
+    """
+    The maker of the ``sb3_llmae/<id>`` ids (:func:`~sb3_llmae.registration.register_envs`).
+
+    :param env_id: the MiniGrid id
+    :param obs_mode: the observation layout
+    :param kwargs: passed to ``gym.make``
+    :return: the env in that layout
+    """
     return wrap_observation(gym.make(env_id, **kwargs), obs_mode)
-
-
-def register_envs() -> None:
-    """
-    Register ``sb3_llmae/<MiniGrid id>`` (image observations) and
-    ``sb3_llmae/<MiniGrid id>-flat`` for every MiniGrid / BabyAI id, so that
-    ``python -m rl_zoo3.train --gym-packages sb3_llmae --env sb3_llmae/MiniGrid-DoorKey-8x8-v0``
-    needs no ``env_wrapper``. Idempotent.
-    """
-    for env_id in minigrid_env_ids():
-        for suffix, obs_mode in (("", "image"), ("-flat", "flat")):
-            name, version = env_id.rsplit("-v", 1)
-            registered_id = f"{REGISTERED_PREFIX}{name}{suffix}-v{version}"
-            if registered_id in gym.registry:
-                continue
-            spec = gym.spec(env_id)
-            gym.register(
-                id=registered_id,
-                entry_point=_make_registered,  # type: ignore[arg-type]
-                kwargs={"env_id": env_id, "obs_mode": obs_mode},
-                max_episode_steps=spec.max_episode_steps,
-            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,28 @@ def test_rl_zoo3_trains_llm_initialised_ppo_from_the_hyperparams(tmp_path):
     with np.load(run_dir / "eval_logs" / "eval_step128.npz") as data:
         assert data["returns"].shape == data["success_greedy"].shape == (2, 1)
     assert (run_dir / "eval_logs" / "evaluations.csv").exists()
+    with np.load(run_dir / "evaluations.npz") as data:  # SB3 EvalCallback's layout, for rl-zoo3's plots
+        assert data["timesteps"].tolist() == [0, 64, 128]
+        assert data["results"].shape == data["successes"].shape == (3, 2)
+    # rl-zoo3's own plotting code reads it (plot_from_file wants two runs: a copy is the second)
+    second = run_dir.with_name(f"{ENV_ID}_99")
+    second.mkdir()
+    (second / "evaluations.npz").write_bytes((run_dir / "evaluations.npz").read_bytes())
+    all_plotted = zoo(
+        "rl_zoo3.plots.all_plots", "-a", "ppo", "-e", ENV_ID, "-f", "logs", "--no-display", "-o", "all_plots",
+        "-k", "successes", cwd=tmp_path,
+    )  # fmt: skip
+    assert all_plotted.returncode == 0, all_plotted.stderr[-3000:]
+    assert "Eval not found" not in all_plotted.stdout
+    with (tmp_path / "all_plots.pkl").open("rb") as file:
+        post_processed = pickle.load(file)
+    assert post_processed[ENV_ID]["PPO-logs"]["timesteps"].tolist() == [0, 64, 128]
+    from_file = zoo(
+        "rl_zoo3.plots.plot_from_file", "-i", "all_plots.pkl", "-o", "from_file", "--format", "png",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert from_file.returncode == 0, from_file.stderr[-3000:]
+    assert (tmp_path / "from_file").read_bytes().startswith(b"\x89PNG")
     assert {path.name for path in (run_dir / "heatmaps").iterdir()} >= {
         "visits_step64.png",
         "visits_step128.png",
@@ -84,7 +107,9 @@ def test_rl_zoo3_trains_llm_initialised_ppo_from_the_hyperparams(tmp_path):
     accumulator.Reload()
     tags = accumulator.Tags()
     assert "heatmap/visits" in tags["images"]
-    assert {"eval/success_rate", "eval/success_rate_sampled", "bc/loss"} <= set(tags["scalars"])
+    assert {"llmae_eval/success_rate_greedy", "llmae_eval/success_rate_sampled", "bc/loss"} <= set(
+        tags["scalars"]
+    )
     # what the prior is, on rl-zoo3's console: 2 BC epochs (no threshold), warm-up for one rollout
     assert "llm_init/" in result.stdout
     assert [line.split("|")[2].strip() for line in result.stdout.splitlines() if "bc_epochs" in line] == ["2"]

@@ -8,15 +8,13 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-import datasets
-
 from sb3_llmae.cli.compare import add_compare_parser
 from sb3_llmae.cli.generate import add_generate_parser
 from sb3_llmae.cli.pretrain import add_pretrain_parser
 from sb3_llmae.cli.record import add_record_parser
 from sb3_llmae.cli.report import add_report_parser
 from sb3_llmae.cli.train import add_train_parser
-from sb3_llmae.experts.llm import LLMEndpointError
+from sb3_llmae.experts.llm.errors import LLMEndpointError
 
 # Loggers of the HTTP stack under the openai client, whose INFO lines only -v shows.
 QUIET_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai")
@@ -38,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add_parser in PARSER_BUILDERS:
         add_parser(subparsers)
+    for subparser in subparsers.choices.values():
+        # -v after the subcommand too; SUPPRESS keeps a -v given before it
+        subparser.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at DEBUG level"
+        )
     return parser
 
 
@@ -49,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     :return: exit status
     """
     args = build_parser().parse_args(argv)
-    # HuggingFace's "Saving the dataset" bars add nothing to ours
+    # HuggingFace's "Saving the dataset" bars add nothing to ours (datasets loads only for a command)
+    import datasets
+
     datasets.disable_progress_bars()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
-from sb3_llmae.experiments.runner import BACKENDS, compare, plan_runs
-from sb3_llmae.experiments.specs import CompareSettings
+from sb3_llmae.experiments.specs import BACKENDS, CompareSettings
 from sb3_llmae.run_layout import ERROR_FILE
 from sb3_llmae.training.config import EvalConfig
 
@@ -62,6 +61,8 @@ def json_object(text: str) -> dict[str, Any]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every (method, seed) run not finished before, print a summary; non-zero exit if any failed."""
+    from sb3_llmae.experiments.runner import compare, plan_runs
+
     extra = load_method_specs(args.methods_file) if args.methods_file else {}
     methods = resolve_methods(args.methods, extra)
     settings = CompareSettings(

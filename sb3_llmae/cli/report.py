@@ -7,11 +7,12 @@ import logging
 import time
 
 from sb3_llmae.experiments.aggregate import BOOTSTRAP_SEED, REPS, THRESHOLD
-from sb3_llmae.experiments.report import write_report
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report of the runs under ``args.runs`` and print where it is."""
+    from sb3_llmae.experiments.report import write_report
+
     if args.reps <= 0:
         raise ValueError(f"--reps must be positive, got {args.reps}.")
     # rliable logs one INFO line per bootstrap through absl

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sb3_llmae.experiments.methods import MethodSpec
-from sb3_llmae.training.config import EvalConfig
-from sb3_llmae.training.ppo import REFERENCE_N_ENVS
+from sb3_llmae.training.config import REFERENCE_N_ENVS, EvalConfig
+
+# Where the runs of a comparison train: local processes, or Ray tasks.
+BACKENDS: tuple[str, ...] = ("local", "ray")
 
 RunStatus = Literal["finished", "skipped", "failed"]
 # Called with (env steps so far, last greedy success rate or None) while a run trains.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from sb3_llmae.experts.base import Expert
+from sb3_llmae.experts.base import EXPERT_KINDS, Expert
 from sb3_llmae.experts.llm.batch import check_batchable
 from sb3_llmae.experts.llm.endpoint import endpoint_is_configured
 from sb3_llmae.experts.llm.expert import DEFAULT_LLM_MODE, LLMExpert, LLMMode
@@ -15,7 +15,6 @@ from sb3_llmae.experts.noisy import NoisyExpert
 from sb3_llmae.experts.planner import PlannerExpert
 
 ExpertKind = Literal["planner", "llm"]
-EXPERT_KINDS: tuple[str, ...] = ("planner", "llm")
 # A dry run's expert only builds prompts and needs no endpoint: this address is never contacted.
 DRY_RUN_BASE_URL = "http://127.0.0.1:9/v1"
 

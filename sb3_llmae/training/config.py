@@ -7,8 +7,13 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+# How a PPO model starts: from scratch, with the behaviour-cloned actor, or with the whole BC network.
+InitMode = Literal["scratch", "actor", "full"]
+INIT_MODES: tuple[str, ...] = ("scratch", "actor", "full")
+# Training envs of the reference runs (4 envs x 128 steps per rollout).
+REFERENCE_N_ENVS = 4
 # Env steps in which the critic of an LLM-initialised model is fitted to the cloned actor.
 CRITIC_WARMUP_STEPS = 2048
 

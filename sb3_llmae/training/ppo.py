@@ -7,7 +7,7 @@ import os
 import zipfile
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from gymnasium import spaces
 from sb3_contrib import MaskablePPO, RecurrentPPO
@@ -20,10 +20,8 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.envs import ObsMode, make_vec_env, obs_mode_of
 from sb3_llmae.features import MinigridFeaturesExtractor
+from sb3_llmae.training.config import INIT_MODES, REFERENCE_N_ENVS, InitMode
 from sb3_llmae.training.kl_ppo import KL_PPO_OPTIONS, KLPPO
-
-InitMode = Literal["scratch", "actor", "full"]
-INIT_MODES: tuple[str, ...] = ("scratch", "actor", "full")
 
 # PPO hyperparameters of the reference LLM-init runs on DoorKey-8x8 (4 envs x 128 steps, 4 minibatches).
 REFERENCE_PPO_KWARGS: MappingProxyType[str, Any] = MappingProxyType(
@@ -40,7 +38,6 @@ REFERENCE_PPO_KWARGS: MappingProxyType[str, Any] = MappingProxyType(
         "max_grad_norm": 0.5,
     }
 )
-REFERENCE_N_ENVS = 4
 # The policy each algorithm gets when none is named (RecurrentPPO has no "MlpPolicy").
 DEFAULT_POLICIES: MappingProxyType[type[OnPolicyAlgorithm], str] = MappingProxyType(
     {RecurrentPPO: "MlpLstmPolicy"}
