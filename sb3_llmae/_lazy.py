@@ -27,7 +27,7 @@ def require_imitation() -> None:
     except ValueError:  # in sys.modules without a spec
         found = "imitation" in sys.modules and sys.modules["imitation"] is not None
     if not found:
-        raise ImportError(IMITATION_MISSING)
+        raise ImportError(IMITATION_MISSING, name="imitation")
 
 
 def lazy_exports(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -62,14 +63,15 @@ class MinigridFlatObsWrapper(FlatObsWrapper, gym.utils.RecordConstructorArgs):
     :param maxStrLen: longest mission, in characters (minigrid's name and default)
     """
 
-    def __init__(self, env: gym.Env, maxStrLen: int = 96) -> None:  # noqa: N803  (minigrid's name)
+    def __init__(self, env: gym.Env, maxStrLen: int = 96) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, maxStrLen=maxStrLen)
         FlatObsWrapper.__init__(self, env, maxStrLen)
 
 
 class MinigridInfoWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """
-    Put what training tools read into ``info``: the agent's cell ``info["agent_pos"]`` (``(x, y)``)
+    Put what training tools read into ``info``, and give float rewards (MiniGrid's are the int 0 on
+    most steps, which imitation's trajectories refuse): the agent's cell ``info["agent_pos"]`` (``(x, y)``)
     after every reset and step, and ``info["is_success"]`` (reached the goal: terminated with a
     positive reward) when an episode ends, the key SB3's ``EvalCallback``, ``Monitor(info_keywords=...)``
     and rl-zoo3's success plots read.
@@ -95,7 +97,8 @@ class MinigridInfoWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         info["agent_pos"] = self._agent_pos()
         if terminated or truncated:
             info["is_success"] = is_success(terminated, reward)
-        return observation, reward, terminated, truncated, info
+        # MiniGrid returns the int 0 on most steps: imitation's trajectories need float rewards
+        return observation, float(reward), terminated, truncated, info
 
     def _agent_pos(self) -> tuple[int, int]:
         x, y = self.minigrid.agent_pos
@@ -271,9 +274,16 @@ def make_vec_env(
     monitor_dir: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
     action_masks: bool = False,
+    wrapper_class: Callable[..., gym.Env] | None = None,
+    wrapper_kwargs: dict[str, Any] | None = None,
+    monitor_kwargs: dict[str, Any] | None = None,
+    vec_env_kwargs: dict[str, Any] | None = None,
 ) -> VecEnv:
     """
     Make a vectorised MiniGrid env (SB3's ``make_vec_env`` with our wrappers and a Monitor).
+
+    imitation's ``rollout.rollout`` needs each env in its ``RolloutInfoWrapper``:
+    ``make_vec_env(env_id, wrapper_class=imitation.data.wrappers.RolloutInfoWrapper)``.
 
     :param env_id: a registered MiniGrid or BabyAI id
     :param n_envs: number of envs
@@ -284,6 +294,11 @@ def make_vec_env(
     :param monitor_dir: where Monitor writes its CSV files (``None``: not written)
     :param env_kwargs: passed to the env constructor
     :param action_masks: give each env an ``ActionMasker`` (see :func:`make_env`), as ``MaskablePPO`` needs
+    :param wrapper_class: SB3's: a wrapper put on each env, outside its Monitor (e.g. imitation's
+        ``RolloutInfoWrapper``)
+    :param wrapper_kwargs: SB3's: keyword arguments of ``wrapper_class``
+    :param monitor_kwargs: SB3's: keyword arguments of each env's ``Monitor`` (e.g. ``info_keywords``)
+    :param vec_env_kwargs: SB3's: keyword arguments of ``vec_env_cls`` (e.g. ``start_method``)
     :return: the vec env
     """
     # Checked here too so that a wrong id or mode fails before any env is built.
@@ -307,6 +322,10 @@ def make_vec_env(
         env_kwargs=env_kwargs,
         vec_env_cls=vec_env_cls,
         monitor_dir=monitor_dir,
+        wrapper_class=wrapper_class,
+        wrapper_kwargs=wrapper_kwargs,
+        monitor_kwargs=monitor_kwargs,
+        vec_env_kwargs=vec_env_kwargs,
     )
 
 

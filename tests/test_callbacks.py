@@ -109,7 +109,7 @@ def test_sample_efficiency_files_follow_the_reference_layout(tmp_path):
     assert not [tag for tag in tags["scalars"] if tag.startswith("eval/")]
 
     # SB3 EvalCallback's evaluations.npz, in the run folder (rl-zoo3's plots read it): greedy as its default
-    with np.load(tmp_path / "evaluations.npz") as data:
+    with np.load(eval_dir.parent / "evaluations.npz") as data:
         assert data["timesteps"].tolist() == [0, 128, 256]
         assert data["results"].shape == data["ep_lengths"].shape == data["successes"].shape == (3, 3)
         assert data["successes"].dtype == bool
@@ -254,10 +254,10 @@ def test_an_eval_callback_in_the_same_folder_keeps_its_evaluations_npz(tmp_path)
     model = tiny_ppo(env_id="MiniGrid-Empty-5x5-v0")
     ours = SampleEfficiencyCallback(eval_freq=64, n_eval_episodes=2, log_dir=tmp_path)
     theirs = EvalCallback(
-        make_vec_env("MiniGrid-Empty-5x5-v0", n_envs=1, seed=5), eval_freq=64, n_eval_episodes=2,
+        make_vec_env("MiniGrid-Empty-5x5-v0", n_envs=1, seed=5), eval_freq=32, n_eval_episodes=2,
         log_path=str(tmp_path), verbose=0,
     )  # fmt: skip
-    model.learn(192, callback=[ours, theirs])  # both evaluate at every rollout of 64 steps
+    model.learn(192, callback=[ours, theirs])  # both every 64 env steps (EvalCallback counts calls: 2 envs)
     with np.load(tmp_path / "evaluations.npz") as data:  # EvalCallback's own, untouched since it wrote it
         assert "results_sampled" not in data
         assert data["timesteps"].tolist() == [64, 128, 192]

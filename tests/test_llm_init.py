@@ -293,3 +293,15 @@ def test_the_bc_progress_bar_never_goes_backwards_when_an_interval_is_refined(de
     assert report.refined_from is not None, "this set-up refines the interval that reached the threshold"
     assert positions == sorted(positions)
     assert any("refining" in postfix for postfix in postfixes)
+
+
+def test_an_a2c_model_is_llm_initialised_too(demos):
+    from stable_baselines3 import A2C
+
+    model = llm_init_ppo(
+        ENV_ID, demos, algo=A2C, n_envs=2, seed=0, n_steps=32, critic_warmup_steps=ROLLOUT,
+        max_episode_steps=MAX_EPISODE_STEPS, bc_kwargs=BC_KWARGS,
+    )  # fmt: skip
+    assert type(model) is A2C and model.num_timesteps == ROLLOUT
+    model.learn(ROLLOUT)
+    assert model.num_timesteps == 2 * ROLLOUT

@@ -174,3 +174,31 @@ def test_rl_zoo3_tooling_works_on_the_plugins_runs(tmp_path):
     )  # fmt: skip
     assert from_file.returncode == 0, from_file.stderr[-3000:]
     assert (tmp_path / "from_file").read_bytes().startswith(b"\x89PNG")  # saved under the name as given
+
+
+def test_the_plugins_optimize_samplers_keep_the_features_extractor():
+    import optuna
+    from rl_zoo3 import exp_manager, hyperparams_opt
+
+    from sb3_llmae.features import MinigridFeaturesExtractor
+    from sb3_llmae.zoo import install_samplers
+
+    original = dict(hyperparams_opt.HYPERPARAMS_SAMPLER)
+    trial = optuna.trial.FixedTrial(
+        {
+            "batch_size_pow": 5, "n_steps_pow": 6, "one_minus_gamma": 0.01, "one_minus_gae_lambda": 0.05,
+            "learning_rate": 3e-4, "ent_coef": 0.01, "clip_range": 0.2, "n_epochs": 5, "max_grad_norm": 0.5,
+            "net_arch": "small", "activation_fn": "relu",
+        }
+    )  # fmt: skip
+    # rl-zoo3's own sampler drops the extractor: the network it tunes is not the plugin's
+    assert "features_extractor_class" not in original["ppo"](trial, 7, 2, {})["policy_kwargs"]
+    try:
+        install_samplers()
+        install_samplers()  # idempotent
+        sampled = exp_manager.HYPERPARAMS_SAMPLER["ppo"](trial, 7, 2, {})
+        assert sampled["policy_kwargs"]["features_extractor_class"] is MinigridFeaturesExtractor
+        assert sampled["policy_kwargs"]["net_arch"] == {"pi": [64, 64], "vf": [64, 64]}  # still tuned
+        assert sampled["n_steps"] == 64 and sampled["clip_range"] == 0.2
+    finally:
+        hyperparams_opt.HYPERPARAMS_SAMPLER.update(original)

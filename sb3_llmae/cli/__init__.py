@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from sb3_llmae._lazy import IMITATION_MISSING
 from sb3_llmae.cli.compare import add_compare_parser
 from sb3_llmae.cli.generate import add_generate_parser
 from sb3_llmae.cli.pretrain import add_pretrain_parser
@@ -68,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ImportError as error:
+        # the commands import their dependencies when they run: a missing imitation is named here
+        if getattr(error, "name", None) != "imitation":
+            raise
+        print(f"error: {IMITATION_MISSING}", file=sys.stderr)
+        return 2
     except (ValueError, OSError, NotImplementedError, LLMEndpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
