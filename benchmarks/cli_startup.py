@@ -34,7 +34,9 @@ def wall_time(command: list[str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=5, help="processes per command (the median is kept)")
     args = parser.parse_args()
     medians: dict[str, float] = {}
@@ -45,7 +47,9 @@ def main() -> None:
     print(f"median of {args.rounds} runs each")
     for name, seconds in medians.items():
         print(f"{name:<36} {seconds:6.2f} s  {seconds / baseline:6.1f}x python -c pass")
-    print(f"target: sb3-llmae --help under 2 s -> {'met' if medians['sb3-llmae --help'] < 2.0 else 'NOT met'}")
+    print(
+        f"target: sb3-llmae --help under 2 s -> {'met' if medians['sb3-llmae --help'] < 2.0 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -275,8 +275,8 @@ def zoo_evaluations(eval_dir: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                 raise ValueError(f"{path} has no {key!r} values: is it an evaluation file of the plugin?")
             rows[key].append(np.asarray(values).reshape(-1))
     arrays = {"timesteps": np.array([step for step, _ in files], dtype=np.int64)}
-    for key, values in rows.items():
-        stacked = np.stack(values)
+    for key, column_values in rows.items():
+        stacked = np.stack(column_values)
         arrays[key] = stacked.astype(bool) if key.startswith("successes") else stacked
     return arrays
 

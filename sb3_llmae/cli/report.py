@@ -40,7 +40,8 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "runs",
         help="a `sb3-llmae compare` output folder, or any folder of <method>/<run>/eval_logs/*.npz "
-        "(the reference system's multirun/<date> too)",
+        "(the reference system's multirun/<date> too), or an rl-zoo3 log folder "
+        "(<algo>/<env>_<n>/evaluations.npz)",
     )
     parser.add_argument("--out", default=None, help="where to write (None: the runs folder)")
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help="time-to-threshold level")

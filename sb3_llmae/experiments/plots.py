@@ -91,7 +91,14 @@ def plot_curves(
         for axis in list(axes.flat)[len(metrics) :]:
             axis.set_visible(False)
         handles = [
-            matplotlib.lines.Line2D([], [], color=colors[method], linewidth=1.8, marker="o", markersize=4)
+            matplotlib.lines.Line2D(
+                [],
+                [],
+                color=matplotlib.colors.to_hex(colors[method]),
+                linewidth=1.8,
+                marker="o",
+                markersize=4,
+            )
             for method in methods
         ]
         figure.legend(
