@@ -268,33 +268,6 @@ def test_a_plain_learn_continues_the_count_and_the_tensorboard_run(demos, tmp_pa
     assert "_setup_learn" not in vars(loaded)
 
 
-def test_the_bc_progress_bar_never_goes_backwards_when_an_interval_is_refined(demos, monkeypatch):
-    import sb3_llmae.training.bc as bc_module
-
-    positions: list[float] = []
-    postfixes: list[str] = []
-    real_tqdm = bc_module.tqdm
-
-    class RecordingBar(real_tqdm):  # type: ignore[misc, valid-type]
-        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
-            positions.append(self.n)
-            postfixes.append(str(ordered_dict))
-            return super().set_postfix(ordered_dict, refresh, **kwargs)
-
-    monkeypatch.setattr(bc_module, "tqdm", RecordingBar)
-    model = small_ppo()
-    report = pretrain_bc(
-        model,
-        demos,
-        BCConfig(epochs=8, eval_every=4, stop_at_success=0.4, refine_chunks=4, learning_rate=3e-3),
-        evaluation=EvalConfig(n_episodes=2, max_episode_steps=MAX_EPISODE_STEPS),
-        progress_bar=True,
-    )
-    assert report.refined_from is not None, "this set-up refines the interval that reached the threshold"
-    assert positions == sorted(positions)
-    assert any("refining" in postfix for postfix in postfixes)
-
-
 def test_an_a2c_model_is_llm_initialised_too(demos):
     from stable_baselines3 import A2C
 

@@ -27,10 +27,14 @@ DPI = 120
 MARKER_MAX_POINTS = 25
 
 
-def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, ...]]:
-    """:return: one colour per method, the same in every figure of a report"""
+def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
+    """:return: one colour per method (RGBA), the same in every figure of a report"""
     palette = plt.get_cmap("tab10")
-    return {method: tuple(palette(index % 10)) for index, method in enumerate(methods)}
+    colors = {}
+    for index, method in enumerate(methods):
+        red, green, blue, alpha = palette(index % 10)
+        colors[method] = (red, green, blue, alpha)
+    return colors
 
 
 def plot_curves(
@@ -94,7 +98,7 @@ def plot_curves(
             matplotlib.lines.Line2D(
                 [],
                 [],
-                color=matplotlib.colors.to_hex(colors[method]),
+                color=colors[method],
                 linewidth=1.8,
                 marker="o",
                 markersize=4,

@@ -8,15 +8,17 @@ the run the user is about to start.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 # The instance attributes that stand in for the class's methods until the next learn().
 _HOOKS = ("_setup_learn", "_excluded_save_params")
 
+AlgorithmT = TypeVar("AlgorithmT", bound=BaseAlgorithm)
 
-def continue_on_next_learn(model: BaseAlgorithm) -> BaseAlgorithm:
+
+def continue_on_next_learn(model: AlgorithmT) -> AlgorithmT:
     """
     Make the model's next ``learn()`` continue its step count and its TensorBoard run, whatever its
     ``reset_num_timesteps`` (as ``learn(n, reset_num_timesteps=False)`` does). Only that call: later
