@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal, SupportsFloat
+from collections.abc import Callable
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
-import minigrid  # noqa: F401  (registers the MiniGrid and BabyAI ids)
 import numpy as np
 from gymnasium import spaces
 from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
@@ -17,18 +17,19 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_llmae.masks import MinigridActionMasker
 from sb3_llmae.missions import MinigridMissionWrapper
-
-ObsMode = Literal["image", "flat", "mission"]
-OBS_MODES: tuple[str, ...] = ("image", "flat", "mission")
-# The suffix of each mode's sb3_llmae/<id> registration (register_envs).
-OBS_MODE_SUFFIXES: dict[str, str] = {"image": "", "flat": "-flat", "mission": "-mission"}
-REGISTERED_PREFIX = "sb3_llmae/"
+from sb3_llmae.registration import (  # noqa: F401  (register_envs: also sb3_llmae.envs.register_envs)
+    OBS_MODES,
+    REGISTERED_PREFIX,
+    ObsMode,
+    minigrid_env_ids,
+    register_envs,
+)
 
 # Largest index a MiniGrid cell channel can hold (object type, color, door state).
 MAX_CELL_INDEX = max(len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX)) - 1
 
 
-class MinigridImageWrapper(gym.ObservationWrapper):
+class MinigridImageWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """
     Keep only the egocentric 7x7x3 grid of a MiniGrid observation.
 
@@ -41,7 +42,9 @@ class MinigridImageWrapper(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        # recorded, so that gymnasium can re-create the wrapper stack (check_env, env.spec)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.ObservationWrapper.__init__(self, env)
         assert isinstance(env.observation_space, spaces.Dict), "MinigridImageWrapper wraps MiniGrid's dict"
         image_space = env.observation_space["image"]
         self.observation_space = spaces.Box(
@@ -52,9 +55,24 @@ class MinigridImageWrapper(gym.ObservationWrapper):
         return observation["image"]
 
 
-class MinigridInfoWrapper(gym.Wrapper):
+class MinigridFlatObsWrapper(FlatObsWrapper, gym.utils.RecordConstructorArgs):
     """
-    Put what training tools read into ``info``: the agent's cell ``info["agent_pos"]`` (``(x, y)``)
+    minigrid's ``FlatObsWrapper`` (grid and mission in one vector), recording its constructor's
+    arguments as gymnasium's own wrappers do, so that ``check_env`` and ``env.spec`` can re-create it.
+
+    :param env: a MiniGrid env with dict observations
+    :param maxStrLen: longest mission, in characters (minigrid's name and default)
+    """
+
+    def __init__(self, env: gym.Env, maxStrLen: int = 96) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, maxStrLen=maxStrLen)
+        FlatObsWrapper.__init__(self, env, maxStrLen)
+
+
+class MinigridInfoWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """
+    Put what training tools read into ``info``, and give float rewards (MiniGrid's are the int 0 on
+    most steps, which imitation's trajectories refuse): the agent's cell ``info["agent_pos"]`` (``(x, y)``)
     after every reset and step, and ``info["is_success"]`` (reached the goal: terminated with a
     positive reward) when an episode ends, the key SB3's ``EvalCallback``, ``Monitor(info_keywords=...)``
     and rl-zoo3's success plots read.
@@ -66,7 +84,8 @@ class MinigridInfoWrapper(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
         self.minigrid = unwrap_minigrid(env)
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
@@ -79,7 +98,8 @@ class MinigridInfoWrapper(gym.Wrapper):
         info["agent_pos"] = self._agent_pos()
         if terminated or truncated:
             info["is_success"] = is_success(terminated, reward)
-        return observation, reward, terminated, truncated, info
+        # MiniGrid returns the int 0 on most steps: imitation's trajectories need float rewards
+        return observation, float(reward), terminated, truncated, info
 
     def _agent_pos(self) -> tuple[int, int]:
         x, y = self.minigrid.agent_pos
@@ -95,13 +115,6 @@ def is_success(terminated: bool, reward: SupportsFloat) -> bool:
     :return: whether the episode reached the goal: terminated with a positive reward
     """
     return bool(terminated and float(reward) > 0)
-
-
-def minigrid_env_ids() -> list[str]:
-    """
-    :return: every registered MiniGrid and BabyAI env id, sorted
-    """
-    return sorted(env_id for env_id in gym.registry if env_id.startswith(("MiniGrid-", "BabyAI-")))
 
 
 def check_env_id(env_id: str) -> str:
@@ -217,7 +230,7 @@ def wrap_observation(env: gym.Env, obs_mode: ObsMode) -> gym.Env:
         return MinigridImageWrapper(env)
     if obs_mode == "mission":
         return MinigridMissionWrapper(env, MAX_CELL_INDEX)
-    return FlatObsWrapper(env)
+    return MinigridFlatObsWrapper(env)
 
 
 def make_env(
@@ -266,9 +279,16 @@ def make_vec_env(
     monitor_dir: str | None = None,
     env_kwargs: dict[str, Any] | None = None,
     action_masks: bool = False,
+    wrapper_class: Callable[..., gym.Env] | None = None,
+    wrapper_kwargs: dict[str, Any] | None = None,
+    monitor_kwargs: dict[str, Any] | None = None,
+    vec_env_kwargs: dict[str, Any] | None = None,
 ) -> VecEnv:
     """
     Make a vectorised MiniGrid env (SB3's ``make_vec_env`` with our wrappers and a Monitor).
+
+    imitation's ``rollout.rollout`` needs each env in its ``RolloutInfoWrapper``:
+    ``make_vec_env(env_id, wrapper_class=imitation.data.wrappers.RolloutInfoWrapper)``.
 
     :param env_id: a registered MiniGrid or BabyAI id
     :param n_envs: number of envs
@@ -279,6 +299,11 @@ def make_vec_env(
     :param monitor_dir: where Monitor writes its CSV files (``None``: not written)
     :param env_kwargs: passed to the env constructor
     :param action_masks: give each env an ``ActionMasker`` (see :func:`make_env`), as ``MaskablePPO`` needs
+    :param wrapper_class: SB3's: a wrapper put on each env, outside its Monitor (e.g. imitation's
+        ``RolloutInfoWrapper``)
+    :param wrapper_kwargs: SB3's: keyword arguments of ``wrapper_class``
+    :param monitor_kwargs: SB3's: keyword arguments of each env's ``Monitor`` (e.g. ``info_keywords``)
+    :param vec_env_kwargs: SB3's: keyword arguments of ``vec_env_cls`` (e.g. ``start_method``)
     :return: the vec env
     """
     # Checked here too so that a wrong id or mode fails before any env is built.
@@ -302,6 +327,10 @@ def make_vec_env(
         env_kwargs=env_kwargs,
         vec_env_cls=vec_env_cls,
         monitor_dir=monitor_dir,
+        wrapper_class=wrapper_class,
+        wrapper_kwargs=wrapper_kwargs,
+        monitor_kwargs=monitor_kwargs,
+        vec_env_kwargs=vec_env_kwargs,
     )
 
 
@@ -337,27 +366,13 @@ def unwrap_minigrid(env: gym.Env) -> MiniGridEnv:
     return base
 
 
-def _make_registered(env_id: str, obs_mode: ObsMode, **kwargs: Any) -> gym.Env:
+def make_registered_env(env_id: str, obs_mode: ObsMode, **kwargs: Any) -> gym.Env:
+    """
+    The maker of the ``sb3_llmae/<id>`` ids (:func:`~sb3_llmae.registration.register_envs`).
+
+    :param env_id: the MiniGrid id
+    :param obs_mode: the observation layout
+    :param kwargs: passed to ``gym.make``
+    :return: the env in that layout
+    """
     return wrap_observation(gym.make(env_id, **kwargs), obs_mode)
-
-
-def register_envs() -> None:
-    """
-    Register ``sb3_llmae/<MiniGrid id>`` (image observations), ``sb3_llmae/<MiniGrid id>-flat`` and
-    ``sb3_llmae/<MiniGrid id>-mission`` for every MiniGrid / BabyAI id, so that
-    ``python -m rl_zoo3.train --gym-packages sb3_llmae --env sb3_llmae/MiniGrid-DoorKey-8x8-v0``
-    needs no ``env_wrapper``. Idempotent.
-    """
-    for env_id in minigrid_env_ids():
-        for obs_mode, suffix in OBS_MODE_SUFFIXES.items():
-            name, version = env_id.rsplit("-v", 1)
-            registered_id = f"{REGISTERED_PREFIX}{name}{suffix}-v{version}"
-            if registered_id in gym.registry:
-                continue
-            spec = gym.spec(env_id)
-            gym.register(
-                id=registered_id,
-                entry_point=_make_registered,  # type: ignore[arg-type]
-                kwargs={"env_id": env_id, "obs_mode": obs_mode},
-                max_episode_steps=spec.max_episode_steps,
-            )

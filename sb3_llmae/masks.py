@@ -50,7 +50,7 @@ def minigrid_action_mask(env: gym.Env) -> np.ndarray:
     return valid_actions(base)
 
 
-class MinigridActionMasker(ActionMasker):
+class MinigridActionMasker(ActionMasker, gym.utils.RecordConstructorArgs):
     """
     ``ActionMasker`` with :func:`minigrid_action_mask`, buildable without arguments, so that
     rl-zoo3's ``env_wrapper`` key can add it: ``env_wrapper: [..., sb3_llmae.masks.MinigridActionMasker]``.
@@ -59,4 +59,6 @@ class MinigridActionMasker(ActionMasker):
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env, minigrid_action_mask)
+        # recorded (no arguments), so that gymnasium can re-create the wrapper stack (check_env)
+        gym.utils.RecordConstructorArgs.__init__(self)
+        ActionMasker.__init__(self, env, minigrid_action_mask)

@@ -6,13 +6,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
-from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_llmae.training.evaluation import play_episodes
-from sb3_llmae.training.ppo import load_ppo
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,12 @@ def record_gif(
     """
     if episodes <= 0 or fps <= 0:
         raise ValueError(f"episodes and fps must be positive, got {episodes} and {fps}.")
+    # torch and SB3 load here, not with the module: the CLI builds its parser from RecordConfig
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+    from sb3_llmae.training.evaluation import play_episodes
+    from sb3_llmae.training.ppo import load_ppo
+
     if not isinstance(model, BaseAlgorithm):
         model = load_ppo(model, device="cpu")
     seeds = range(seed, seed + episodes)

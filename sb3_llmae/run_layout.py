@@ -7,6 +7,7 @@ imports nothing of the plugin.
 A run folder holds::
 
     config.json          the resolved settings (compare runner)
+    evaluations.npz      all evaluations in SB3 EvalCallback's layout (rl-zoo3's plots read it)
     eval_logs/           eval_step<N>.npz (one evaluation each), evaluations.csv, thresholds.json
     heatmaps/            visits_step<N>.npy and .png
     tensorboard/         TensorBoard runs
@@ -33,6 +34,11 @@ import numpy as np
 EVAL_LOGS_DIR = "eval_logs"
 EVALUATIONS_CSV = "evaluations.csv"
 THRESHOLDS_FILE = "thresholds.json"
+# SB3 EvalCallback's file (rl-zoo3: <log folder>/<algo>/<env>_<n>/evaluations.npz)
+ZOO_EVALUATIONS_FILE = "evaluations.npz"
+# Its keys (EvalCallback's: greedy actions, its default), and the sampled ones only the plugin writes.
+ZOO_KEYS = ("timesteps", "results", "ep_lengths", "successes")
+ZOO_SAMPLED_KEYS = ("results_sampled", "ep_lengths_sampled", "successes_sampled")
 HEATMAPS_DIR = "heatmaps"
 HEATMAP_PREFIX = "visits_step"
 CONFIG_FILE = "config.json"
@@ -69,6 +75,7 @@ METRIC_KEYS: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
 METRICS: tuple[str, ...] = tuple(METRIC_KEYS)
 
 _STEP_IN_NAME = re.compile(r"step(\d+)\.npz$")
+_PLUGIN_EVAL_NAME = re.compile(r"^eval_step(\d+)\.npz$")
 _CHECKPOINT_NAME = re.compile(rf"^{CHECKPOINT_PREFIX}_(\d+)_steps\.zip$")
 _HEATMAP_NAME = re.compile(rf"^{HEATMAP_PREFIX}(\d+)\.npy$")
 
@@ -233,3 +240,90 @@ class EvaluationArrays:
                 raise ValueError(f"{path} has no 'step' entry and no 'step<N>' in its name.")
             entries["step"] = int(match.group(1))
         return cls(**entries)
+
+
+def zoo_evaluations(eval_dir: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """
+    All the plugin's evaluations in a folder, in SB3 ``EvalCallback``'s ``evaluations.npz`` layout.
+
+    :param eval_dir: an ``eval_logs/`` folder of ``eval_step<N>.npz`` files
+    :return: ``timesteps`` (n,), ``results`` and ``ep_lengths`` (n, episodes), ``successes`` (n, episodes,
+        bool), greedy; ``results_sampled``, ``ep_lengths_sampled``, ``successes_sampled`` the same with
+        sampled actions; evaluations in step order
+    :raises FileNotFoundError: if the folder holds no evaluation
+    """
+    files = sorted(
+        (int(match.group(1)), path)
+        for path in Path(eval_dir).glob("eval_step*.npz")
+        if (match := _PLUGIN_EVAL_NAME.match(path.name))
+    )
+    if not files:
+        raise FileNotFoundError(f"No eval_step<N>.npz in {eval_dir}.")
+    rows: dict[str, list[np.ndarray]] = {key: [] for key in (*ZOO_KEYS[1:], *ZOO_SAMPLED_KEYS)}
+    for _, path in files:
+        evaluation = EvaluationArrays.from_npz(path)
+        columns = {
+            "results": evaluation.returns_greedy,
+            "ep_lengths": evaluation.lengths_greedy,
+            "successes": evaluation.success_greedy,
+            "results_sampled": evaluation.returns,
+            "ep_lengths_sampled": evaluation.lengths,
+            "successes_sampled": evaluation.success,
+        }
+        for key, values in columns.items():
+            if values is None:
+                raise ValueError(f"{path} has no {key!r} values: is it an evaluation file of the plugin?")
+            rows[key].append(np.asarray(values).reshape(-1))
+    arrays = {"timesteps": np.array([step for step, _ in files], dtype=np.int64)}
+    for key, column_values in rows.items():
+        stacked = np.stack(column_values)
+        arrays[key] = stacked.astype(bool) if key.startswith("successes") else stacked
+    return arrays
+
+
+def is_ours(path: str | os.PathLike[str]) -> bool:
+    """
+    :param path: an ``evaluations.npz``
+    :return: whether the plugin may write it: it is missing, or the plugin wrote it (its sampled keys);
+        ``False`` for SB3 ``EvalCallback``'s own (rl-zoo3's, in the same run folder)
+    """
+    path = Path(path)
+    if not path.exists():
+        return True
+    try:
+        with np.load(path) as data:
+            return all(key in data for key in ZOO_SAMPLED_KEYS)
+    except (OSError, ValueError):  # not an npz: not ours to overwrite
+        return False
+
+
+def read_zoo_evaluations(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """
+    Read an ``evaluations.npz`` of SB3's ``EvalCallback`` (rl-zoo3's run folders) or of the plugin.
+
+    :param path: the file
+    :return: the evaluated steps and, per metric (``METRICS``) the file holds, the score at each: the
+        mean over its episodes. ``results`` / ``successes`` are greedy (``EvalCallback``'s and rl-zoo3's
+        default ``deterministic=True``); the plugin's ``*_sampled`` are the sampled metrics
+    :raises ValueError: if it lacks ``timesteps`` or ``results``, or their lengths differ
+    """
+    with np.load(path) as data:
+        entries = {key: np.asarray(data[key]) for key in (*ZOO_KEYS, *ZOO_SAMPLED_KEYS) if key in data}
+    if "timesteps" not in entries or "results" not in entries:
+        raise ValueError(f"{path} lacks 'timesteps' or 'results': is it SB3 EvalCallback's evaluations.npz?")
+    steps = entries["timesteps"].astype(np.int64).reshape(-1)
+    metric_of = {
+        "results": "return_greedy",
+        "successes": "success_greedy",
+        "results_sampled": "return",
+        "successes_sampled": "success",
+    }
+    scores = {}
+    for key, metric in metric_of.items():
+        if key not in entries:
+            continue
+        values = entries[key].astype(np.float64).reshape(len(entries[key]), -1)
+        if len(values) != len(steps):
+            raise ValueError(f"{path}: {len(steps)} timesteps but {len(values)} rows of {key!r}.")
+        scores[metric] = values.mean(axis=1)
+    return steps, scores

@@ -12,16 +12,58 @@ The plugin's rl-zoo3 hyperparameter files (``hyperparams/`` in a checkout) ship 
 
     python -m rl_zoo3.train --algo ppo --env MiniGrid-DoorKey-5x5-v0 --gym-packages sb3_llmae \
         --conf-file "$(python -c 'import sb3_llmae.zoo as z; print(z.hyperparams_path("ppo"))')"
+
+``python -m sb3_llmae.zoo train ... -optimize`` tunes with the plugin's samplers for ``ppo`` and ``a2c``:
+rl-zoo3's own replace the whole ``policy_kwargs``, so that its trials would tune another network than
+the plugin's (SB3's default features extractor instead of ``MinigridFeaturesExtractor``); the
+plugin's sample the same hyperparameters and keep the features extractor.
 """
 
 from __future__ import annotations
 
 import runpy
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from sb3_llmae.envs import register_envs
+from sb3_llmae.registration import register_envs
+
+# rl-zoo3's algorithms whose samplers keep the plugin's features extractor here.
+TUNED_ALGOS = ("ppo", "a2c")
+
+
+def keep_features_extractor(sampler: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """
+    :param sampler: an rl-zoo3 hyperparameter sampler (``rl_zoo3.hyperparams_opt``), which returns
+        ``policy_kwargs`` with a sampled ``net_arch`` and ``activation_fn`` only
+    :return: the same sampler, its ``policy_kwargs`` merged over the plugin's
+        (:func:`~sb3_llmae.training.ppo.default_policy_kwargs`: ``MinigridFeaturesExtractor``)
+    """
+    from sb3_llmae.training.ppo import default_policy_kwargs
+
+    def sample(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        hyperparams = sampler(*args, **kwargs)
+        hyperparams["policy_kwargs"] = {**default_policy_kwargs(), **hyperparams.get("policy_kwargs", {})}
+        return hyperparams
+
+    sample.__name__ = getattr(sampler, "__name__", "sample")
+    sample.__doc__ = sampler.__doc__
+    return sample
+
+
+def install_samplers() -> None:
+    """Make rl-zoo3's ``-optimize`` sample ``ppo`` and ``a2c`` models that keep the plugin's extractor."""
+    from rl_zoo3 import hyperparams_opt
+
+    for algo in TUNED_ALGOS:
+        sampler = hyperparams_opt.HYPERPARAMS_SAMPLER[algo]
+        if not getattr(sampler, "keeps_features_extractor", False):
+            wrapped = keep_features_extractor(sampler)
+            wrapped.keeps_features_extractor = True  # type: ignore[attr-defined]
+            # exp_manager imported this very dict: changing its entries reaches it
+            hyperparams_opt.HYPERPARAMS_SAMPLER[algo] = wrapped
+
 
 # package data (setup.cfg); in a checkout, a link to the top-level hyperparams/
 HYPERPARAMS_DIR = Path(__file__).resolve().parent / "hyperparams"
@@ -56,6 +98,7 @@ def run_zoo_script(argv: Sequence[str]) -> None:
     if not argv or argv[0].startswith("-"):
         raise SystemExit(f"usage: python -m sb3_llmae.zoo RL_ZOO3_SCRIPT [ARGS...]\n{__doc__}")
     register_envs()
+    install_samplers()
     module = argv[0] if argv[0].startswith("rl_zoo3.") else f"rl_zoo3.{argv[0]}"
     sys.argv = [module, *argv[1:]]
     runpy.run_module(module, run_name="__main__", alter_sys=True)

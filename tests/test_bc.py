@@ -152,3 +152,26 @@ def test_pretrain_bc_takes_at_most_8_parameters():
     parameters = inspect.signature(pretrain_bc).parameters
     assert len(parameters) <= 8
     assert not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values())
+
+
+def test_the_bc_progress_bar_never_goes_backwards_when_an_interval_is_refined(demos, monkeypatch):
+    import sb3_llmae.training.bc as bc_module
+
+    positions: list[float] = []
+    postfixes: list[str] = []
+    real_tqdm = bc_module.tqdm
+
+    class RecordingBar(real_tqdm):  # type: ignore[misc, valid-type]
+        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+            positions.append(self.n)
+            postfixes.append(str(ordered_dict))
+            return super().set_postfix(ordered_dict, refresh, **kwargs)
+
+    monkeypatch.setattr(bc_module, "tqdm", RecordingBar)
+    model = small_ppo()
+    # the set-up of test_a_jump_past_the_threshold_is_measured_again_more_finely: a jump is refined
+    settings = BCConfig(epochs=40, stop_at_success=0.25, eval_every=8, refine_chunks=4, **FAST_BC_KWARGS)
+    report = pretrain_bc(model, demos, settings, evaluation=EVALUATION, progress_bar=True)
+    assert report.refined_from is not None, "this set-up refines the interval that reached the threshold"
+    assert positions == sorted(positions)
+    assert any("refining" in postfix for postfix in postfixes)

@@ -99,9 +99,23 @@ def test_sample_efficiency_files_follow_the_reference_layout(tmp_path):
     assert {"success_greedy", "success_sampled", "return_greedy", "return_sampled"} <= set(rows[0])
 
     tags = event_tags(tmp_path / "tb")
-    assert {"eval/success_rate", "eval/success_rate_sampled", "eval/mean_reward_sampled"} <= set(
-        tags["scalars"]
-    )
+    assert {
+        "llmae_eval/success_rate_greedy",
+        "llmae_eval/success_rate_sampled",
+        "llmae_eval/mean_reward_greedy",
+        "llmae_eval/mean_ep_length_sampled",
+    } <= set(tags["scalars"])
+    # SB3's EvalCallback owns eval/*: a run with both must not hold two values per step
+    assert not [tag for tag in tags["scalars"] if tag.startswith("eval/")]
+
+    # SB3 EvalCallback's evaluations.npz, in the run folder (rl-zoo3's plots read it): greedy as its default
+    with np.load(eval_dir.parent / "evaluations.npz") as data:
+        assert data["timesteps"].tolist() == [0, 128, 256]
+        assert data["results"].shape == data["ep_lengths"].shape == data["successes"].shape == (3, 3)
+        assert data["successes"].dtype == bool
+        np.testing.assert_allclose(data["results"][0], before.returns, rtol=1e-6)
+        np.testing.assert_array_equal(data["ep_lengths"][0], before.lengths)
+        assert data["results_sampled"].shape == (3, 3)
 
 
 def test_sampled_evaluation_leaves_training_unchanged(tmp_path):
@@ -246,3 +260,21 @@ def test_llm_init_callback_refuses_full_init_on_two_extractors():
     model = tiny_ppo(env_id="MiniGrid-Empty-5x5-v0")
     with pytest.raises(ValueError, match="default_policy_kwargs"):
         model.learn(64, callback=LLMInitCallback(empty_5x5_demos(2), init="full"))
+
+
+def test_an_eval_callback_in_the_same_folder_keeps_its_evaluations_npz(tmp_path):
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    model = tiny_ppo(env_id="MiniGrid-Empty-5x5-v0")
+    ours = SampleEfficiencyCallback(eval_freq=64, n_eval_episodes=2, log_dir=tmp_path)
+    theirs = EvalCallback(
+        make_vec_env("MiniGrid-Empty-5x5-v0", n_envs=1, seed=5), eval_freq=32, n_eval_episodes=2,
+        log_path=str(tmp_path), verbose=0,
+    )  # fmt: skip
+    model.learn(192, callback=[ours, theirs])  # both every 64 env steps (EvalCallback counts calls: 2 envs)
+    with np.load(tmp_path / "evaluations.npz") as data:  # EvalCallback's own, untouched since it wrote it
+        assert "results_sampled" not in data
+        assert data["timesteps"].tolist() == [64, 128, 192]
+    with np.load(tmp_path / "eval_logs" / "evaluations.npz") as data:  # the plugin's, beside its files
+        assert data["timesteps"].tolist() == [64, 128, 192]
+        assert data["results"].shape == (3, 2)

@@ -145,3 +145,12 @@ def test_llm_demonstrations_from_the_cli_seed_llm_init_ppo(tmp_path, fake_openai
     assert model.num_timesteps == 64
     model.learn(64, reset_num_timesteps=False)
     assert model.num_timesteps == 128
+
+
+@pytest.mark.parametrize("argv", [["-v", "report", "--help"], ["report", "-v", "--help"]])
+def test_verbose_goes_before_or_after_the_subcommand(argv):
+    from sb3_llmae.cli import build_parser
+
+    args = build_parser().parse_args([arg for arg in argv if arg != "--help"] + ["runs"])
+    assert args.verbose is True
+    assert build_parser().parse_args(["report", "runs"]).verbose is False

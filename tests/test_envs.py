@@ -89,3 +89,54 @@ def test_non_positive_max_episode_steps_is_a_clear_error():
         make_env("MiniGrid-Empty-5x5-v0", max_episode_steps=0)
     with pytest.raises(ValueError, match="max_episode_steps must be positive"):
         make_vec_env("MiniGrid-Empty-5x5-v0", max_episode_steps=-1)
+
+
+@pytest.mark.parametrize(("obs_mode", "action_masks"), [("image", False), ("flat", False), ("image", True)])
+def test_gymnasiums_env_checker_passes(obs_mode, action_masks):
+    from gymnasium.utils.env_checker import check_env
+
+    env = make_env("MiniGrid-DoorKey-5x5-v0", obs_mode=obs_mode, action_masks=action_masks)
+    check_env(env, skip_render_check=True)  # it re-creates the wrapper stack from the recorded arguments
+
+
+def test_rewards_are_floats_on_every_step():
+    env = make_env("MiniGrid-Empty-5x5-v0", seed=0)
+    _, reward, *_ = env.step(0)  # a turn: MiniGrid's int 0
+    assert type(reward) is float
+
+
+def test_imitations_rollout_runs_on_the_plugins_vec_env():
+    from imitation.data import rollout
+    from imitation.data.wrappers import RolloutInfoWrapper
+
+    venv = make_vec_env("MiniGrid-Empty-5x5-v0", n_envs=2, seed=0, wrapper_class=RolloutInfoWrapper)
+    rng = np.random.default_rng(0)
+    trajectories = rollout.rollout(
+        None, venv, rollout.make_sample_until(min_episodes=2), rng=rng, unwrap=True
+    )  # None: random actions
+    assert len(trajectories) >= 2
+    assert all(
+        trajectory.rews.dtype == np.float32 or trajectory.rews.dtype == np.float64
+        for trajectory in trajectories
+    )
+    assert trajectories[0].obs.shape[1:] == (7, 7, 3)
+
+
+def test_make_vec_env_passes_sb3s_wrapper_and_monitor_settings():
+    from stable_baselines3.common.monitor import Monitor
+
+    class Tagged(gym.Wrapper):
+        def __init__(self, env, tag):
+            super().__init__(env)
+            self.tag = tag
+
+    venv = make_vec_env(
+        "MiniGrid-Empty-5x5-v0",
+        n_envs=2,
+        wrapper_class=Tagged,
+        wrapper_kwargs={"tag": "x"},
+        monitor_kwargs={"info_keywords": ("is_success",)},
+    )
+    assert venv.get_attr("tag") == ["x", "x"]
+    monitor = venv.envs[0].env
+    assert isinstance(monitor, Monitor) and monitor.info_keywords == ("is_success",)

@@ -241,3 +241,40 @@ def test_llm_init_ppo_takes_at_most_10_named_parameters():
     parameters = inspect.signature(llm_init_ppo).parameters.values()
     named = [parameter for parameter in parameters if parameter.kind is not parameter.VAR_KEYWORD]
     assert len(named) <= 10
+
+
+def test_a_plain_learn_continues_the_count_and_the_tensorboard_run(demos, tmp_path):
+    # SB3 users call learn(n): after llm_init_ppo it goes on from the warm-up, on one x-axis, in one run.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    model = init_ppo(demos, critic_warmup_steps=ROLLOUT, tensorboard_log=str(tmp_path), tb_log_name="llm")
+    model.learn(ROLLOUT)
+    assert model.num_timesteps == 2 * ROLLOUT
+    model.save(tmp_path / "model.zip")  # saves as a plain PPO: the continuation is not in the zip
+    assert [run.name for run in tmp_path.iterdir() if run.is_dir()] == ["llm_1"]
+    (events,) = (tmp_path / "llm_1").glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    # one dump per rollout: the warm-up's, then the learn() call's, on one x-axis (no restart at 0)
+    assert [event.step for event in accumulator.Scalars("time/fps")] == [ROLLOUT, 2 * ROLLOUT]
+    # BC takes no env step: its figures sit at step 0 of the env-step axis, not at gradient steps
+    assert {event.step for event in accumulator.Scalars("bc/loss")} == {0}
+    assert accumulator.Scalars("bc/gradient_steps")[-1].value > 0
+
+    model.learn(ROLLOUT)  # only the first learn() continues; later ones obey reset_num_timesteps
+    assert model.num_timesteps == ROLLOUT
+    loaded = PPO.load(tmp_path / "model.zip")
+    assert loaded.num_timesteps == 2 * ROLLOUT
+    assert "_setup_learn" not in vars(loaded)
+
+
+def test_an_a2c_model_is_llm_initialised_too(demos):
+    from stable_baselines3 import A2C
+
+    model = llm_init_ppo(
+        ENV_ID, demos, algo=A2C, n_envs=2, seed=0, n_steps=32, critic_warmup_steps=ROLLOUT,
+        max_episode_steps=MAX_EPISODE_STEPS, bc_kwargs=BC_KWARGS,
+    )  # fmt: skip
+    assert type(model) is A2C and model.num_timesteps == ROLLOUT
+    model.learn(ROLLOUT)
+    assert model.num_timesteps == 2 * ROLLOUT

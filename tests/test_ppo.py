@@ -90,3 +90,29 @@ def test_load_ppo_takes_a_vec_env_and_refuses_a_file_that_is_no_model(tmp_path):
     (tmp_path / "bad.zip").write_text("not a zip")
     with pytest.raises(ValueError, match=r"bad\.zip cannot be read as a model"):
         saved_algo(tmp_path / "bad.zip")
+
+
+def test_a2c_is_built_with_the_reference_settings_it_takes_and_loads_back(tmp_path):
+    from stable_baselines3 import A2C
+
+    model = make_ppo(ENV_ID, algo=A2C, n_envs=2, seed=0, n_steps=8)
+    assert type(model) is A2C
+    assert model.n_steps == 8 and model.gamma == REFERENCE_PPO_KWARGS["gamma"]
+    assert model.learning_rate == REFERENCE_PPO_KWARGS["learning_rate"]
+    assert isinstance(model.policy.features_extractor, MinigridFeaturesExtractor)
+    model.learn(32)
+    model.save(tmp_path / "a2c.zip")
+    assert saved_algo(tmp_path / "a2c.zip") is A2C
+    loaded = load_ppo(tmp_path / "a2c.zip", ENV_ID, n_envs=2)
+    assert type(loaded) is A2C
+    loaded.learn(16, reset_num_timesteps=False)
+
+
+@pytest.mark.parametrize("algo_name", ["DQN", "QRDQN", "TRPO"])
+def test_algorithms_that_do_not_fit_are_refused_naming_the_supported_ones(algo_name):
+    import sb3_contrib
+    import stable_baselines3
+
+    algo = getattr(stable_baselines3, algo_name, None) or getattr(sb3_contrib, algo_name)
+    with pytest.raises(ValueError, match=rf"algo={algo_name} is not supported.*PPO, A2C, MaskablePPO"):
+        make_ppo(ENV_ID, algo=algo, n_envs=1)

@@ -305,3 +305,29 @@ def test_only_collapsed_cis_are_flagged_when_every_method_has_enough_runs(synthe
     assert "fast success rate (sampled actions)" in caveats and "slow" not in caveats
     assert "| slow | 0.562 | [0.225, 0.900] |" in text
     assert "## Methods' settings" not in text  # these run folders do not record them
+
+
+def test_report_reads_an_rl_zoo3_log_folder_of_eval_callback_runs(tmp_path):
+    # rl-zoo3's layout, written by SB3's own EvalCallback: logs/ppo/<env>_<n>/evaluations.npz
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    from sb3_llmae import make_ppo, make_vec_env
+
+    env_id = "MiniGrid-Empty-5x5-v0"
+    for seed in (1, 2):
+        run_dir = tmp_path / "logs" / "ppo" / f"{env_id}_{seed}"
+        model = make_ppo(env_id, n_envs=2, seed=seed, n_steps=32, batch_size=32, n_epochs=1)
+        evaluation = EvalCallback(
+            make_vec_env(env_id, n_envs=1, seed=100), eval_freq=32, n_eval_episodes=2, log_path=str(run_dir)
+        )
+        model.learn(128, callback=evaluation)
+    runs = discover_runs(tmp_path / "logs")
+    assert list(runs) == ["ppo"]
+    assert [run.run for run in runs["ppo"]] == [f"{env_id}_1", f"{env_id}_2"]
+    run = runs["ppo"][0]
+    with np.load(run.path / "evaluations.npz") as data:
+        assert run.steps.tolist() == data["timesteps"].tolist() == [64, 128]
+        np.testing.assert_allclose(run.scores["return_greedy"], data["results"].mean(axis=1))
+        np.testing.assert_allclose(run.scores["success_greedy"], data["successes"].mean(axis=1))
+    assert main(["report", str(tmp_path / "logs"), "--reps", "200"]) == 0
+    assert "ppo" in (tmp_path / "logs" / "report.md").read_text()

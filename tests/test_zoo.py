@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,28 @@ def test_rl_zoo3_trains_llm_initialised_ppo_from_the_hyperparams(tmp_path):
     with np.load(run_dir / "eval_logs" / "eval_step128.npz") as data:
         assert data["returns"].shape == data["success_greedy"].shape == (2, 1)
     assert (run_dir / "eval_logs" / "evaluations.csv").exists()
+    with np.load(run_dir / "evaluations.npz") as data:  # SB3 EvalCallback's layout, for rl-zoo3's plots
+        assert data["timesteps"].tolist() == [0, 64, 128]
+        assert data["results"].shape == data["successes"].shape == (3, 2)
+    # rl-zoo3's own plotting code reads it (plot_from_file wants two runs: a copy is the second)
+    second = run_dir.with_name(f"{ENV_ID}_99")
+    second.mkdir()
+    (second / "evaluations.npz").write_bytes((run_dir / "evaluations.npz").read_bytes())
+    all_plotted = zoo(
+        "rl_zoo3.plots.all_plots", "-a", "ppo", "-e", ENV_ID, "-f", "logs", "--no-display", "-o", "all_plots",
+        "-k", "successes", cwd=tmp_path,
+    )  # fmt: skip
+    assert all_plotted.returncode == 0, all_plotted.stderr[-3000:]
+    assert "Eval not found" not in all_plotted.stdout
+    with (tmp_path / "all_plots.pkl").open("rb") as file:
+        post_processed = pickle.load(file)
+    assert post_processed[ENV_ID]["PPO-logs"]["timesteps"].tolist() == [0, 64, 128]
+    from_file = zoo(
+        "rl_zoo3.plots.plot_from_file", "-i", "all_plots.pkl", "-o", "from_file", "--format", "png",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert from_file.returncode == 0, from_file.stderr[-3000:]
+    assert (tmp_path / "from_file").read_bytes().startswith(b"\x89PNG")
     assert {path.name for path in (run_dir / "heatmaps").iterdir()} >= {
         "visits_step64.png",
         "visits_step128.png",
@@ -85,7 +108,9 @@ def test_rl_zoo3_trains_llm_initialised_ppo_from_the_hyperparams(tmp_path):
     accumulator.Reload()
     tags = accumulator.Tags()
     assert "heatmap/visits" in tags["images"]
-    assert {"eval/success_rate", "eval/success_rate_sampled", "bc/loss"} <= set(tags["scalars"])
+    assert {"llmae_eval/success_rate_greedy", "llmae_eval/success_rate_sampled", "bc/loss"} <= set(
+        tags["scalars"]
+    )
     # what the prior is, on rl-zoo3's console: 2 BC epochs (no threshold), warm-up for one rollout
     assert "llm_init/" in result.stdout
     assert [line.split("|")[2].strip() for line in result.stdout.splitlines() if "bc_epochs" in line] == ["2"]
@@ -150,3 +175,31 @@ def test_rl_zoo3_tooling_works_on_the_plugins_runs(tmp_path):
     )  # fmt: skip
     assert from_file.returncode == 0, from_file.stderr[-3000:]
     assert (tmp_path / "from_file").read_bytes().startswith(b"\x89PNG")  # saved under the name as given
+
+
+def test_the_plugins_optimize_samplers_keep_the_features_extractor():
+    import optuna
+    from rl_zoo3 import exp_manager, hyperparams_opt
+
+    from sb3_llmae.features import MinigridFeaturesExtractor
+    from sb3_llmae.zoo import install_samplers
+
+    original = dict(hyperparams_opt.HYPERPARAMS_SAMPLER)
+    trial = optuna.trial.FixedTrial(
+        {
+            "batch_size_pow": 5, "n_steps_pow": 6, "one_minus_gamma": 0.01, "one_minus_gae_lambda": 0.05,
+            "learning_rate": 3e-4, "ent_coef": 0.01, "clip_range": 0.2, "n_epochs": 5, "max_grad_norm": 0.5,
+            "net_arch": "small", "activation_fn": "relu",
+        }
+    )  # fmt: skip
+    # rl-zoo3's own sampler drops the extractor: the network it tunes is not the plugin's
+    assert "features_extractor_class" not in original["ppo"](trial, 7, 2, {})["policy_kwargs"]
+    try:
+        install_samplers()
+        install_samplers()  # idempotent
+        sampled = exp_manager.HYPERPARAMS_SAMPLER["ppo"](trial, 7, 2, {})
+        assert sampled["policy_kwargs"]["features_extractor_class"] is MinigridFeaturesExtractor
+        assert sampled["policy_kwargs"]["net_arch"] == {"pi": [64, 64], "vf": [64, 64]}  # still tuned
+        assert sampled["n_steps"] == 64 and sampled["clip_range"] == 0.2
+    finally:
+        hyperparams_opt.HYPERPARAMS_SAMPLER.update(original)

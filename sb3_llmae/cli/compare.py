@@ -11,8 +11,7 @@ from typing import Any
 
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
-from sb3_llmae.experiments.runner import BACKENDS, compare, plan_runs, require_ray
-from sb3_llmae.experiments.specs import CompareSettings
+from sb3_llmae.experiments.specs import BACKENDS, CompareSettings
 from sb3_llmae.run_layout import ERROR_FILE
 from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig
 
@@ -63,6 +62,8 @@ def json_object(text: str) -> dict[str, Any]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every (method, seed) run not finished before, print a summary; non-zero exit if any failed."""
+    from sb3_llmae.experiments.runner import compare, plan_runs, require_ray
+
     if args.backend == "ray":
         require_ray()  # before anything else: one line naming the extra
     extra = load_method_specs(args.methods_file) if args.methods_file else {}

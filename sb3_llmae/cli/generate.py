@@ -6,19 +6,26 @@ import argparse
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
-from sb3_llmae.demonstrations import generate_demonstrations
-from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
-from sb3_llmae.envs import OBS_MODES
-from sb3_llmae.experts import Expert, LLMExpert, NoisyExpert
-from sb3_llmae.experts.factory import EXPERT_KINDS, make_expert
-from sb3_llmae.experts.llm import ChatSettings, TokenPrices
-from sb3_llmae.experts.llm.batch import BatchSettings, fill_cache_by_batches
+
+# Light modules only: the parser builds from them; the commands import torch, SB3 and the rest.
+from sb3_llmae.experts.base import EXPERT_KINDS
 from sb3_llmae.experts.llm.cache import default_cache_path
-from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, estimate_generation_cost
-from sb3_llmae.experts.llm.expert import DEFAULT_LLM_MODE, LLM_MODES
+from sb3_llmae.experts.llm.prices import TokenPrices
+from sb3_llmae.experts.llm.settings import (
+    DEFAULT_LLM_MODE,
+    DEFAULT_PLANS_PER_EPISODE,
+    HIGH_FALLBACK_RATE,
+    LLM_MODES,
+    BatchSettings,
+    ChatSettings,
+)
+from sb3_llmae.registration import OBS_MODES
+
+if TYPE_CHECKING:
+    from sb3_llmae.experts import Expert, LLMExpert
 
 CHAT_DEFAULTS = ChatSettings()
 # The ChatSettings fields that are flags (--max-tokens for max_tokens, ...), with their type and help.
@@ -38,6 +45,8 @@ def expert_from_args(args: argparse.Namespace) -> Expert:
     :param args: parsed ``generate`` arguments
     :return: the expert they name (see :func:`~sb3_llmae.experts.make_expert`)
     """
+    from sb3_llmae.experts.factory import make_expert
+
     if args.expert == "planner":
         for flag, value in (("--batch", args.batch), ("--dry-run", args.dry_run)):
             if value:
@@ -86,6 +95,8 @@ def usage_line(usage: dict[str, Any]) -> str:
 
 def cmd_dry_run(args: argparse.Namespace, expert: LLMExpert) -> int:
     """Print the expected calls, tokens and cost of the run, without playing it."""
+    from sb3_llmae.experts.llm.cost import estimate_generation_cost
+
     estimate = estimate_generation_cost(
         args.env,
         expert,
@@ -118,6 +129,11 @@ def cmd_dry_run(args: argparse.Namespace, expert: LLMExpert) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate demonstrations with an expert and print a summary."""
+    from sb3_llmae.demonstrations import generate_demonstrations
+    from sb3_llmae.demonstrations.rollout import rollout_episode
+    from sb3_llmae.experts import LLMExpert, NoisyExpert
+    from sb3_llmae.experts.llm.batch import fill_cache_by_batches
+
     expert = expert_from_args(args)
     if args.dry_run:
         assert isinstance(expert, LLMExpert)

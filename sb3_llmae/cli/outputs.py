@@ -8,8 +8,10 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stable_baselines3.common.base_class import BaseAlgorithm
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from sb3_llmae.cli.config_flags import (
     optional_int,
 )
 from sb3_llmae.cli.outputs import check_output_file, save_model
-from sb3_llmae.training import CRITIC_WARMUP_STEPS, REFERENCE_N_ENVS, BCConfig, KLConfig, llm_init_ppo
+from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, REFERENCE_N_ENVS, BCConfig, KLConfig
 
 __all__ = ["BC_FLAGS", "KL_FLAGS", "add_pretrain_parser", "cmd_pretrain", "optional_float", "optional_int"]
 
@@ -41,6 +41,8 @@ BC_HELP = {
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """BC-pretrain a PPO model on demonstrations, warm its critic up, and save it."""
+    from sb3_llmae.training.llm_init import llm_init_ppo
+
     out = check_output_file(args.out)
     if args.n_envs <= 0:
         raise ValueError(f"--n-envs must be positive, got {args.n_envs}.")

@@ -8,11 +8,12 @@ import time
 
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.experiments.aggregate import BOOTSTRAP_SEED, REPS, THRESHOLD
-from sb3_llmae.experiments.report import write_report
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report of the runs under ``args.runs`` and print where it is."""
+    from sb3_llmae.experiments.report import write_report
+
     if args.reps <= 0:
         raise ValueError(f"--reps must be positive, got {args.reps}.")
     # rliable logs one INFO line per bootstrap through absl
@@ -40,7 +41,8 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "runs",
         help="a `sb3-llmae compare` output folder, or any folder of <method>/<run>/eval_logs/*.npz "
-        "(the reference system's multirun/<date> too)",
+        "(the reference system's multirun/<date> too), or an rl-zoo3 log folder "
+        "(<algo>/<env>_<n>/evaluations.npz)",
     )
     parser.add_argument("--out", default=None, help="where to write (None: the runs folder)")
     parser.add_argument("--threshold", type=float, default=THRESHOLD, help="time-to-threshold level")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import time
-
-from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from typing import TYPE_CHECKING
 
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter, add_config_flags
 from sb3_llmae.cli.outputs import save_model
-from sb3_llmae.demonstrations.storage import check_output_directory
-from sb3_llmae.envs import OBS_MODES
-from sb3_llmae.training import REFERENCE_N_ENVS, EvalConfig, evaluate_success, load_ppo, make_ppo
+from sb3_llmae.registration import OBS_MODES
+from sb3_llmae.training.config import REFERENCE_N_ENVS, EvalConfig
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 EVAL_FLAGS = {"n_episodes": "--eval-episodes", "seed": "--eval-seed"}
 EVAL_HELP = {
@@ -22,6 +23,10 @@ EVAL_HELP = {
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train PPO, from a saved model or from scratch, log to TensorBoard and save the final model."""
+    from sb3_llmae.demonstrations.storage import check_output_directory
+    from sb3_llmae.training.evaluation import evaluate_success
+    from sb3_llmae.training.ppo import load_ppo, make_ppo
+
     if args.steps <= 0:
         raise ValueError(f"--steps must be positive, got {args.steps}.")
     if args.n_envs <= 0:

@@ -39,6 +39,7 @@ from sb3_llmae.envs import (
     unwrap_minigrid,
 )
 from sb3_llmae.experts.base import Expert
+from sb3_llmae.experts.llm.settings import HIGH_FALLBACK_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,6 @@ def rollout_episode(
 # How often an interrupted run repeats its cancellation while the workers wind down: a worker may have
 # started a request just after the previous one.
 CANCEL_INTERVAL_S = 0.1
-# A run where this share of the steps fell back to a default action says so loudly.
-HIGH_FALLBACK_RATE = 0.2
 
 
 def _play_episodes(

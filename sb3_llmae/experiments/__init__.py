@@ -1,12 +1,17 @@
 """Experiments: method specs, the compare runner (local processes or Ray), and the report
 (rliable IQM with stratified-bootstrap CIs, time to threshold, plots, heatmap panels)."""
 
-from sb3_llmae.experiments.methods import BUILTIN_METHODS, MethodSpec, load_method_specs, resolve_methods
-from sb3_llmae.experiments.report import Report, write_report
-from sb3_llmae.experiments.runner import compare, plan_runs
-from sb3_llmae.experiments.runs import RunCurves, discover_runs
-from sb3_llmae.experiments.specs import CompareSettings, RunOutcome, RunSpec
-from sb3_llmae.experiments.training_run import train_run
+from typing import TYPE_CHECKING
+
+from sb3_llmae._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sb3_llmae.experiments.methods import BUILTIN_METHODS, MethodSpec, load_method_specs, resolve_methods
+    from sb3_llmae.experiments.report import Report, write_report
+    from sb3_llmae.experiments.runner import compare, plan_runs
+    from sb3_llmae.experiments.runs import RunCurves, discover_runs
+    from sb3_llmae.experiments.specs import CompareSettings, RunOutcome, RunSpec
+    from sb3_llmae.experiments.training_run import train_run
 
 __all__ = [
     "BUILTIN_METHODS",
@@ -24,3 +29,20 @@ __all__ = [
     "train_run",
     "write_report",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "sb3_llmae.experiments.methods": (
+            "BUILTIN_METHODS",
+            "MethodSpec",
+            "load_method_specs",
+            "resolve_methods",
+        ),
+        "sb3_llmae.experiments.report": ("Report", "write_report"),
+        "sb3_llmae.experiments.runner": ("compare", "plan_runs"),
+        "sb3_llmae.experiments.runs": ("RunCurves", "discover_runs"),
+        "sb3_llmae.experiments.specs": ("CompareSettings", "RunOutcome", "RunSpec"),
+        "sb3_llmae.experiments.training_run": ("train_run",),
+    },
+)

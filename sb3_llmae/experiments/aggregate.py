@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from rliable import library, metrics
 
 from sb3_llmae.experiments.runs import RunCurves
 
@@ -96,6 +95,8 @@ def iqm(scores: np.ndarray) -> float:
     :param scores: scores of runs (any shape: all are pooled)
     :return: their interquartile mean (rliable's ``aggregate_iqm``: the mean of the middle 50%)
     """
+    from rliable import metrics  # rliable (arch, scipy) loads when a report is made, not with the CLI
+
     return float(metrics.aggregate_iqm(np.asarray(scores, dtype=np.float64)))
 
 
@@ -235,6 +236,8 @@ def probability_of_improvement(
     :return: the probability and its ``CONFIDENCE`` interval
     """
 
+    from rliable import metrics
+
     def estimate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.array([metrics.probability_of_improvement(x, y)])
 
@@ -254,6 +257,8 @@ def _interval_estimate(
     :return: the point estimate and its ``CONFIDENCE`` interval (low and high rows), from rliable's
         stratified bootstrap
     """
+    from rliable import library
+
     with _seeded_bootstrap(seed) as random_state:
         points, intervals = library.get_interval_estimates(
             {"estimate": scores},

@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sb3_llmae.training.config import BCConfig
-from sb3_llmae.training.ppo import INIT_MODES, InitMode
+from sb3_llmae.training.config import INIT_MODES, BCConfig, InitMode
 from sb3_llmae.zoo import hyperparams_path
 
 # How a method's policy starts: an init of ``make_ppo`` / ``llm_init_ppo``, or a transferred policy.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,18 @@ METRIC_LABELS = {
     "success_greedy": "success rate (greedy actions)",
 }
 DPI = 120
+# Curves with at most this many evaluations get a marker on each, so that a single point shows.
+MARKER_MAX_POINTS = 25
 
 
-def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, ...]]:
-    """:return: one colour per method, the same in every figure of a report"""
+def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
+    """:return: one colour per method (RGBA), the same in every figure of a report"""
     palette = plt.get_cmap("tab10")
-    return {method: tuple(palette(index % 10)) for index, method in enumerate(methods)}
+    colors = {}
+    for index, method in enumerate(methods):
+        red, green, blue, alpha = palette(index % 10)
+        colors[method] = (red, green, blue, alpha)
+    return colors
 
 
 def plot_curves(
@@ -50,24 +57,64 @@ def plot_curves(
     colors = method_colors(methods)
     columns = min(len(metrics), 2)
     rows = (len(metrics) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.6 * rows), squeeze=False, dpi=DPI)
+    # constrained layout keeps the legend, outside the panels, from covering any data
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(5.2 * columns, 3.6 * rows + 0.6), squeeze=False, dpi=DPI, layout="constrained"
+    )
     try:
         for axis, metric in zip(axes.flat, metrics, strict=False):
             for method, curve in curves[metric].items():
-                axis.plot(curve.steps, curve.iqm, color=colors[method], label=method, linewidth=1.8)
-                axis.fill_between(curve.steps, curve.low, curve.high, color=colors[method], alpha=0.2)
+                color = colors[method]
+                marker = "o" if len(curve.steps) <= MARKER_MAX_POINTS else None
+                axis.plot(
+                    curve.steps,
+                    curve.iqm,
+                    color=color,
+                    label=method,
+                    linewidth=1.8,
+                    marker=marker,
+                    markersize=4,
+                )
+                if len(curve.steps) == 1:  # a band needs two points: the CI as an error bar
+                    axis.errorbar(
+                        curve.steps,
+                        curve.iqm,
+                        yerr=[curve.iqm - curve.low, curve.high - curve.iqm],
+                        color=color,
+                        capsize=4,
+                        linewidth=1.2,
+                    )
+                else:
+                    axis.fill_between(curve.steps, curve.low, curve.high, color=color, alpha=0.2)
             if threshold is not None:
                 axis.axhline(threshold, color="0.5", linestyle=":", linewidth=1)
             axis.set_xlabel("env steps")
             axis.set_ylabel(f"IQM {METRIC_LABELS.get(metric, metric)}")
             axis.set_ylim(-0.02, 1.02)
             axis.grid(alpha=0.3)
-            axis.legend(fontsize=8, loc="lower right")
         for axis in list(axes.flat)[len(metrics) :]:
             axis.set_visible(False)
+        handles = [
+            matplotlib.lines.Line2D(
+                [],
+                [],
+                color=colors[method],
+                linewidth=1.8,
+                marker="o",
+                markersize=4,
+            )
+            for method in methods
+        ]
+        figure.legend(
+            handles,
+            methods,
+            loc="outside lower center",
+            ncols=min(len(methods), 4),
+            fontsize=8,
+            frameon=False,
+        )
         if title:
             figure.suptitle(title, fontsize=10)
-        figure.tight_layout()
         figure.savefig(path)
     finally:
         plt.close(figure)
@@ -115,6 +162,7 @@ class HeatmapPair:
     :param first: visits until each run's first saved heatmap (at most ``first_step``)
     :param last: visits in each run's last window of about one save interval (``last_start`` to
         ``last_step``)
+    :param runs: how many runs are summed
     """
 
     first: np.ndarray
@@ -122,6 +170,7 @@ class HeatmapPair:
     last: np.ndarray
     last_start: int
     last_step: int
+    runs: int = 1
 
 
 def last_window(files: Sequence[tuple[int, Path]]) -> tuple[int, np.ndarray]:
@@ -168,35 +217,66 @@ def summed_heatmaps(runs: Sequence[RunCurves]) -> HeatmapPair | None:
         last=np.sum(lasts, axis=0),
         last_start=min(last_starts),
         last_step=max(last_steps),
+        runs=len(firsts),
     )
 
 
-def plot_heatmap_panel(heatmaps: Mapping[str, HeatmapPair], path: Path) -> Path:
+def plot_heatmap_panel(
+    heatmaps: Mapping[str, HeatmapPair | None], path: Path, note: str = "", title: str = ""
+) -> Path:
     """
     One row per method: where its agents stood in the first and in the last window of training, the
-    visits of all its runs summed, on a log colour scale.
+    visits of all its runs summed, on one log colour scale shared by every panel (so that colours compare
+    across methods and windows). A method without heatmaps gets a row saying so.
 
-    :param heatmaps: per method, what :func:`summed_heatmaps` returns
+    :param heatmaps: per method, what :func:`summed_heatmaps` returns (``None``: no heatmaps)
     :param path: the PNG to write
+    :param note: what the cells mean for these runs (e.g. that the layout changes every episode)
+    :param title: the figure's title
     :return: ``path``
     """
     methods = list(heatmaps)
-    figure, axes = plt.subplots(len(methods), 2, figsize=(7.0, 3.2 * len(methods)), squeeze=False, dpi=DPI)
+    counted = [pair for pair in heatmaps.values() if pair is not None]
+    vmax = max([2, *(int(max(pair.first.max(), pair.last.max())) for pair in counted)])
+    norm = matplotlib.colors.LogNorm(vmin=1, vmax=vmax)
+    # a method without heatmaps gets a short row: its name and that it has none
+    heights = [1.0 if heatmaps[method] is not None else 0.2 for method in methods]
+    figure, axes = plt.subplots(
+        len(methods),
+        2,
+        figsize=(7.0, 3.0 * sum(heights) + 0.9),
+        squeeze=False,
+        dpi=DPI,
+        layout="constrained",
+        gridspec_kw={"height_ratios": heights},
+    )
+    image = None
     try:
         for row, method in enumerate(methods):
             pair = heatmaps[method]
+            if pair is None:
+                for axis in axes[row]:
+                    axis.set_axis_off()
+                axes[row, 0].text(
+                    1.0, 0.5, f"{method}: no heatmaps saved", ha="center", va="center", fontsize=10,
+                    transform=axes[row, 0].transAxes,
+                )  # fmt: skip
+                continue
+            summed = f"{pair.runs} run{'s' if pair.runs != 1 else ''} summed"
             for axis, counts, label in (
                 (axes[row, 0], pair.first, f"until step {pair.first_step:,}"),
                 (axes[row, 1], pair.last, f"steps {pair.last_start:,}-{pair.last_step:,}"),
             ):
-                norm = matplotlib.colors.LogNorm(vmin=1, vmax=max(int(counts.max()), 2))
                 image = axis.imshow(np.ma.masked_equal(counts, 0), cmap="inferno", norm=norm)
                 axis.set_facecolor("white")
-                axis.set_title(f"{method}: {label}", fontsize=9)
+                axis.set_title(f"{method}: {label}\n({summed})", fontsize=9)
                 axis.set_xticks([])
                 axis.set_yticks([])
-                figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="visits (log)")
-        figure.tight_layout()
+        if image is not None:
+            figure.colorbar(image, ax=axes, shrink=0.6, label="visits (log, one scale for all panels)")
+        if title or note:
+            lines = [title, *textwrap.wrap(note, width=90)] if note else [title]
+            figure.suptitle("\n".join(line for line in lines if line), fontsize=9)
         figure.savefig(path)
     finally:
         plt.close(figure)

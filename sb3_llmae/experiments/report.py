@@ -7,9 +7,11 @@ import csv
 import itertools
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sb3_llmae.experiments.aggregate import (
     BOOTSTRAP_SEED,
@@ -43,6 +45,8 @@ SUMMARY_FILE = "summary.csv"
 CURVES_FILE = "curves.png"
 IMPROVEMENT_FILE = "probability_of_improvement.png"
 HEATMAPS_FILE = "heatmaps.png"
+# rl-zoo3's run folders: <env>_<n>
+_ZOO_RUN_NAME = re.compile(r"^(?:sb3_llmae-)?(.+-v\d+)_(\d+)$")
 # The metric pairs of methods are compared on: the reference's headline figure.
 IMPROVEMENT_METRIC = "return"
 CI = f"{CONFIDENCE:.0%} CI"
@@ -117,19 +121,20 @@ def write_report(
             if result is not None:
                 summaries.setdefault(method, {})[metric] = result[0]
                 curves.setdefault(metric, {})[method] = result[1]
-    plots = [plot_curves(curves, out / CURVES_FILE, threshold=threshold, title=title or "")]
+    figure_title = title or figure_title_of(runs)
+    plots = [plot_curves(curves, out / CURVES_FILE, threshold=threshold, title=figure_title)]
     improvements = pairwise_improvements(runs, IMPROVEMENT_METRIC, seed=seed)
     if improvements:
         plots.append(
             plot_probability_of_improvement(improvements, out / IMPROVEMENT_FILE, IMPROVEMENT_METRIC)
         )
-    heatmaps: dict[str, HeatmapPair] = {}
-    for method, method_runs in runs.items():
-        pair = summed_heatmaps(method_runs)
-        if pair is not None:
-            heatmaps[method] = pair
-    if heatmaps:
-        plots.append(plot_heatmap_panel(heatmaps, out / HEATMAPS_FILE))
+    # every method gets a row, one without heatmaps a row saying so
+    heatmaps: dict[str, HeatmapPair | None] = {
+        method: summed_heatmaps(method_runs) for method, method_runs in runs.items()
+    }
+    if any(pair is not None for pair in heatmaps.values()):
+        note = layout_note(env_ids_of(runs))
+        plots.append(plot_heatmap_panel(heatmaps, out / HEATMAPS_FILE, note=note, title=figure_title))
     summary_path = write_summary_csv(summaries, out / SUMMARY_FILE)
     report_path = out / REPORT_FILE
     report_path.write_text(
@@ -145,6 +150,62 @@ def write_report(
     )
     return Report(
         summaries=summaries, report_path=report_path, summary_path=summary_path, plots=plots, curves=curves
+    )
+
+
+def run_config(run: RunCurves) -> dict[str, Any]:
+    """:return: the run's ``config.json`` (the compare runner's), or ``{}``"""
+    path = run.path / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def env_ids_of(runs: Mapping[str, Sequence[RunCurves]]) -> list[str]:
+    """
+    :param runs: per method, its runs
+    :return: the envs they trained on, as their ``config.json`` or rl-zoo3's ``<env>_<n>`` folder names say
+    """
+    envs = set()
+    for run in itertools.chain.from_iterable(runs.values()):
+        settings = run_config(run).get("settings", {})
+        env_id = settings.get("env_id") if isinstance(settings, dict) else None
+        if env_id is None and (match := _ZOO_RUN_NAME.match(run.run)):
+            env_id = match.group(1)
+        if env_id:
+            envs.add(str(env_id))
+    return sorted(envs)
+
+
+def figure_title_of(runs: Mapping[str, Sequence[RunCurves]]) -> str:
+    """:return: the env(s), the budget (the largest evaluated step) and the runs per method, in one line"""
+    budget = max((int(run.steps[-1]) for run in itertools.chain.from_iterable(runs.values())), default=0)
+    counts = sorted({len(method_runs) for method_runs in runs.values()}) or [0]
+    per_method = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    envs = env_ids_of(runs)
+    return (
+        f"{', '.join(envs) or 'env not recorded'}: {budget:,} env steps, "
+        f"{per_method} run{'s' if counts[-1] != 1 else ''} per method"
+    )
+
+
+def layout_note(env_ids: Sequence[str]) -> str:
+    """:return: what a heatmap cell means on these envs: one map, or positions over changing layouts"""
+    if len(env_ids) != 1:
+        return "cells are grid positions (envs not recorded, or several: layouts may differ)"
+    from sb3_llmae.training.callbacks.heatmap import layout_is_fixed
+
+    try:
+        fixed = layout_is_fixed(env_ids[0])
+    except ValueError:  # not a MiniGrid id
+        return "cells are grid positions"
+    if fixed:
+        return "one layout in every episode and run: the runs' visits are summed on the same map"
+    return (
+        "the layout changes every episode (and so between runs): cells are grid positions summed over "
+        "layouts, not places on one map"
     )
 
 

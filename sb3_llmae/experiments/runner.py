@@ -20,14 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from sb3_llmae.experiments.aggregate import MIN_RUNS
 from sb3_llmae.experiments.methods import MethodSpec
 from sb3_llmae.experiments.run_folder import is_finished, other_run_differences
-from sb3_llmae.experiments.specs import CompareSettings, RunOutcome, RunSpec
+from sb3_llmae.experiments.specs import BACKENDS, CompareSettings, RunOutcome, RunSpec
 from sb3_llmae.experiments.training_run import train_run
 from sb3_llmae.run_layout import SOURCES_DIR
 
 logger = logging.getLogger(__name__)
 
 Backend = Literal["local", "ray"]
-BACKENDS: tuple[str, ...] = ("local", "ray")
 RAY_INSTALL_HINT = "pip install 'sb3-llmae[ray]'"
 # Seconds the Ray workers have to answer the shared-storage probe (their first start imports torch).
 PROBE_TIMEOUT_S = 600.0

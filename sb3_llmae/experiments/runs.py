@@ -23,8 +23,10 @@ from sb3_llmae.run_layout import (
     HEATMAPS_DIR,
     HYDRA_CONFIG_FILE,
     METRICS,
+    ZOO_EVALUATIONS_FILE,
     EvaluationArrays,
     heatmap_step,
+    read_zoo_evaluations,
 )
 
 _HYDRA_SEED = re.compile(r"^seed:\s*(-?\d+)\s*$", re.MULTILINE)
@@ -127,8 +129,14 @@ def load_run(run_dir: str | Path, method: str | None = None) -> RunCurves:
     :raises FileNotFoundError: if it holds no evaluation file
     """
     run_dir = Path(run_dir)
-    files = sorted((run_dir / EVAL_LOGS_DIR).glob("*.npz"))
+    # the plugin's evaluations.npz copy (written there when the run folder's is EvalCallback's) is no
+    # evaluation file of its own
+    files = sorted(
+        path for path in (run_dir / EVAL_LOGS_DIR).glob("*.npz") if path.name != ZOO_EVALUATIONS_FILE
+    )
     if not files:
+        if (run_dir / ZOO_EVALUATIONS_FILE).is_file():
+            return load_zoo_run(run_dir, method)
         raise FileNotFoundError(f"No evaluation files (*.npz) in {run_dir / EVAL_LOGS_DIR}.")
     by_step = dict(read_evaluation(path) for path in files)
     steps = np.array(sorted(by_step), dtype=np.int64)
@@ -145,6 +153,28 @@ def load_run(run_dir: str | Path, method: str | None = None) -> RunCurves:
     )
 
 
+def load_zoo_run(run_dir: str | Path, method: str | None = None) -> RunCurves:
+    """
+    Read a run folder of SB3's ``EvalCallback`` / rl-zoo3 (``logs/ppo/<env>_<n>/evaluations.npz``).
+
+    :param run_dir: the run folder
+    :param method: the method's name; ``None``: the name of the run folder's parent (rl-zoo3's algo)
+    :return: the run's curves: greedy return and success (``EvalCallback``'s default), sampled ones too
+        where the plugin wrote the file
+    """
+    run_dir = Path(run_dir)
+    steps, scores = read_zoo_evaluations(run_dir / ZOO_EVALUATIONS_FILE)
+    order = np.argsort(steps, kind="stable")
+    return RunCurves(
+        method=method or run_dir.parent.name,
+        run=run_dir.name,
+        seed=read_seed(run_dir),
+        path=run_dir,
+        steps=steps[order],
+        scores=MappingProxyType({metric: values[order] for metric, values in scores.items()}),
+    )
+
+
 def discover_runs(root: str | Path) -> dict[str, list[RunCurves]]:
     """
     Find every run under ``root``: each folder holding an ``eval_logs/`` folder with ``.npz`` files is a
@@ -158,14 +188,14 @@ def discover_runs(root: str | Path) -> dict[str, list[RunCurves]]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"No folder {root}: pass the output folder of `sb3-llmae compare`.")
-    run_dirs = sorted(
-        {path.parent.parent for path in root.rglob(f"{EVAL_LOGS_DIR}/*.npz")},
-        key=lambda path: (path.parent.name, _natural_key(path.name)),
-    )
+    found = {path.parent.parent for path in root.rglob(f"{EVAL_LOGS_DIR}/*.npz")}
+    # rl-zoo3 / EvalCallback run folders: <log>/<algo>/<env>_<n>/evaluations.npz
+    found |= {path.parent for path in root.rglob(ZOO_EVALUATIONS_FILE) if path.parent.name != EVAL_LOGS_DIR}
+    run_dirs = sorted(found, key=lambda path: (path.parent.name, _natural_key(path.name)))
     if not run_dirs:
         raise FileNotFoundError(
             f"No runs under {root}: expected <method>/<run>/{EVAL_LOGS_DIR}/*.npz (as `sb3-llmae compare` "
-            "writes them)."
+            f"writes them) or rl-zoo3's <algo>/<env>_<n>/{ZOO_EVALUATIONS_FILE}."
         )
     # A method is named after its folder; folders of one name in two places (rl-zoo3's <log>/ppo/<env>_1
     # under two log folders) are named by their path under root instead.

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sb3_llmae.experiments.methods import MethodSpec, zoo_ppo_settings
-from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig
-from sb3_llmae.training.ppo import REFERENCE_N_ENVS, REFERENCE_PPO_KWARGS
+from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, REFERENCE_N_ENVS, REFERENCE_PPO_KWARGS, EvalConfig
+
+# Where the runs of a comparison train: local processes, or Ray tasks.
+BACKENDS: tuple[str, ...] = ("local", "ray")
 
 RunStatus = Literal["finished", "skipped", "failed"]
 # Called with (env steps so far, last greedy success rate or None) while a run trains.

@@ -7,6 +7,9 @@ from typing import Any
 
 from minigrid.minigrid_env import MiniGridEnv
 
+# The experts make_expert builds by name.
+EXPERT_KINDS: tuple[str, ...] = ("planner", "llm")
+
 
 class ExpertEpisode(ABC):
     """

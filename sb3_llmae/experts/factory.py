@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from sb3_llmae.experts.base import Expert
+from sb3_llmae.experts.base import EXPERT_KINDS, Expert
 from sb3_llmae.experts.llm.batch import check_batchable
 from sb3_llmae.experts.llm.endpoint import endpoint_is_configured
 from sb3_llmae.experts.llm.expert import DEFAULT_LLM_MODE, LLMExpert, LLMMode
@@ -17,7 +17,6 @@ from sb3_llmae.experts.planner import PlannerExpert
 from sb3_llmae.experts.selection import planning_expert_for
 
 ExpertKind = Literal["planner", "llm"]
-EXPERT_KINDS: tuple[str, ...] = ("planner", "llm")
 # A dry run's expert only builds prompts and needs no endpoint: this address is never contacted.
 DRY_RUN_BASE_URL = "http://127.0.0.1:9/v1"
 

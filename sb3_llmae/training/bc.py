@@ -210,7 +210,9 @@ def pretrain_bc(
                 "%d evaluation seeds are also demonstration seeds: the success rate is optimistic.",
                 len(overlap),
             )
-    run = _BCRun(policy, demos, config, evaluation, measured_on, sb3_logger)
+    # BC takes no env step: its figures sit on the env-step axis at the model's steps so far.
+    env_step = policy_or_model.num_timesteps if isinstance(policy_or_model, BaseAlgorithm) else 0
+    run = _BCRun(policy, demos, config, evaluation, measured_on, sb3_logger, env_step)
     with tqdm(
         total=config.epochs,
         desc="BC",
@@ -271,6 +273,7 @@ class _BCRun:
     :param evaluation: how success is measured
     :param measured_on: the env id success is measured on (``None``: not measured)
     :param sb3_logger: where ``bc/*`` figures go
+    :param env_step: the model's env steps so far, where the ``bc/*`` figures sit on the x-axis
     """
 
     def __init__(
@@ -281,6 +284,7 @@ class _BCRun:
         evaluation: EvalConfig,
         measured_on: str | None,
         sb3_logger: Logger | None,
+        env_step: int = 0,
     ) -> None:
         self.policy = policy
         self.demos = demos
@@ -289,6 +293,9 @@ class _BCRun:
         self.evaluation = evaluation
         self.measured_on = measured_on
         self.sb3_logger = sb3_logger
+        self.env_step = env_step
+        # what the bar's postfix says while an interval is trained again in parts (None: not refining)
+        self.refining: str | None = None
         self.history: list[BCCheckpoint] = []
         self.bar = tqdm(disable=True)
         batches = DataLoader(
@@ -366,9 +373,14 @@ class _BCRun:
             ).success_rate
         logger.debug("BC epoch %g: loss %.3f, accuracy %.3f, success %s", epoch, loss, accuracy, success_rate)
         checkpoint = BCCheckpoint(epoch=epoch, loss=loss, accuracy=accuracy, success_rate=success_rate)
-        _record(checkpoint, self.sb3_logger, step=round(epoch * self.batches_per_epoch))
-        self.bar.n = round(epoch, 2)
+        _record(
+            checkpoint, self.sb3_logger, self.env_step, gradient_steps=round(epoch * self.batches_per_epoch)
+        )
+        # Never backwards: a refined interval is trained again below the bar's mark, and says so.
+        self.bar.n = max(self.bar.n, round(epoch, 2))
         postfix = {"loss": f"{checkpoint.loss:.3f}", "accuracy": f"{checkpoint.accuracy:.0%}"}
+        if self.refining is not None:
+            postfix["refining"] = f"{self.refining}, at epoch {epoch:g}"
         if checkpoint.success_rate is not None:
             postfix["greedy success"] = f"{checkpoint.success_rate:.0%}"
         self.bar.set_postfix(postfix, refresh=True)
@@ -393,22 +405,27 @@ class _BCRun:
         self.restore(before)
         batches = max(1, n_epochs * self.batches_per_epoch // chunks)
         for part in range(1, chunks + 1):
+            self.refining = f"epochs {epochs_done}-{epochs_done + n_epochs} again, part {part}/{chunks}"
             self.train(n_batches=batches)
             checkpoint = self.measure(epochs_done + n_epochs * part / chunks)
             self.history.append(checkpoint)
             if reached(checkpoint, self.config.stop_at_success):
+                self.refining = None
                 return
+        self.refining = None
         self.restore(after)
         self.history.append(crossing)
 
 
-def _record(checkpoint: BCCheckpoint, sb3_logger: Logger | None, step: int) -> None:
-    # The step is BC's gradient steps so far (whole numbers where evaluations fall within an epoch).
+def _record(checkpoint: BCCheckpoint, sb3_logger: Logger | None, env_step: int, gradient_steps: int) -> None:
+    # On the env-step axis of the run (where BC takes none, so every figure sits at env_step); BC's own
+    # progress is bc/epoch and bc/gradient_steps (TensorBoard's "relative" x-axis draws them in order).
     if sb3_logger is None:
         return
     sb3_logger.record("bc/epoch", checkpoint.epoch)
+    sb3_logger.record("bc/gradient_steps", gradient_steps)
     sb3_logger.record("bc/loss", checkpoint.loss)
     sb3_logger.record("bc/accuracy", checkpoint.accuracy)
     if checkpoint.success_rate is not None:
         sb3_logger.record("bc/success_rate", checkpoint.success_rate)
-    sb3_logger.dump(step=step)
+    sb3_logger.dump(step=env_step)

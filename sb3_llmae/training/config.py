@@ -7,8 +7,29 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
+# How a PPO model starts: from scratch, with the behaviour-cloned actor, or with the whole BC network.
+InitMode = Literal["scratch", "actor", "full"]
+INIT_MODES: tuple[str, ...] = ("scratch", "actor", "full")
+# Training envs of the reference runs (4 envs x 128 steps per rollout).
+REFERENCE_N_ENVS = 4
+# PPO hyperparameters of the reference LLM-init runs on DoorKey-8x8 (4 envs x 128 steps, 4 minibatches).
+REFERENCE_PPO_KWARGS: MappingProxyType[str, Any] = MappingProxyType(
+    {
+        "n_steps": 128,
+        "batch_size": 128,
+        "n_epochs": 4,
+        "learning_rate": 1e-4,
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "clip_range": 0.2,
+        "ent_coef": 0.01,
+        "vf_coef": 0.5,
+        "max_grad_norm": 0.5,
+    }
+)
 # Env steps in which the critic of an LLM-initialised model is fitted to the cloned actor.
 CRITIC_WARMUP_STEPS = 2048
 

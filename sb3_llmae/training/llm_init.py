@@ -19,6 +19,7 @@ from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
 from sb3_llmae.envs import env_id_of
 from sb3_llmae.training.bc import BCReport, actor_critic_policy, pretrain_bc
 from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, split_bc_settings
+from sb3_llmae.training.continuation import continue_on_next_learn
 from sb3_llmae.training.critic import reinitialise_critic, warm_up_critic
 from sb3_llmae.training.kl_ppo import KL_PPO_OPTIONS, KLPPO
 from sb3_llmae.training.ppo import InitMode, check_init, make_ppo
@@ -109,9 +110,10 @@ def llm_init_ppo(
     from the measurements in ``docs/measurements.md``); (3) with ``init="actor"``, the critic's weights
     are drawn afresh; (4) :func:`~sb3_llmae.training.critic.warm_up_critic`: ``critic_warmup_steps``
     env steps of the BC policy fit the value function while the actor stays fixed. These steps are
-    training steps of the model: ``model.num_timesteps`` starts at them. Continue training as for any
-    SB3 model that has already trained, ``model.learn(n, reset_num_timesteps=False)``, so that they
-    stay counted (the plain ``learn(n)`` restarts the count at 0, the weights are the same).
+    training steps of the model: ``model.num_timesteps`` starts at them, and the next ``model.learn(n)``
+    goes on from there in the same TensorBoard run, as ``learn(n, reset_num_timesteps=False)`` would
+    (:func:`~sb3_llmae.training.continuation.continue_on_next_learn`; a model saved and loaded again
+    needs ``reset_num_timesteps=False``, as every SB3 model does).
 
     Given any of ``kl_coef``, ``kl_decay_steps``, ``critic_learning_rate`` (see
     :class:`~sb3_llmae.training.config.KLConfig`), the model is a
@@ -181,4 +183,5 @@ def llm_init_ppo(
         # The KL term pulls towards the behaviour-cloned actor from here on.
         model.set_prior()
     warm_up_critic(model, critic_warmup_steps, callback=callback, tb_log_name=tb_log_name)
-    return model
+    # The warm-up steps are the start of the run that learn() goes on with, even as learn(n).
+    return continue_on_next_learn(model)

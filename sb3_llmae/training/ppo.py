@@ -3,17 +3,18 @@ MiniGrid observations, and the env made in the observation mode a policy expects
 
 from __future__ import annotations
 
+import inspect
 import os
 import zipfile
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from gymnasium import spaces
 from sb3_contrib import MaskablePPO, RecurrentPPO
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from stable_baselines3 import PPO
+from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.vec_env import VecEnv
@@ -21,31 +22,45 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_llmae.envs import MAX_CELL_INDEX, ObsMode, make_vec_env, obs_mode_of
 from sb3_llmae.features import MinigridFeaturesExtractor, MissionGridFeaturesExtractor
 from sb3_llmae.missions import mission_grid_shape
+from sb3_llmae.training.config import INIT_MODES, REFERENCE_N_ENVS, REFERENCE_PPO_KWARGS, InitMode
 from sb3_llmae.training.kl_ppo import KL_PPO_OPTIONS, KLPPO
 
-InitMode = Literal["scratch", "actor", "full"]
-INIT_MODES: tuple[str, ...] = ("scratch", "actor", "full")
-
-# PPO hyperparameters of the reference LLM-init runs on DoorKey-8x8 (4 envs x 128 steps, 4 minibatches).
-REFERENCE_PPO_KWARGS: MappingProxyType[str, Any] = MappingProxyType(
-    {
-        "n_steps": 128,
-        "batch_size": 128,
-        "n_epochs": 4,
-        "learning_rate": 1e-4,
-        "gamma": 0.99,
-        "gae_lambda": 0.95,
-        "clip_range": 0.2,
-        "ent_coef": 0.01,
-        "vf_coef": 0.5,
-        "max_grad_norm": 0.5,
-    }
-)
-REFERENCE_N_ENVS = 4
 # The policy each algorithm gets when none is named (RecurrentPPO has no "MlpPolicy").
 DEFAULT_POLICIES: MappingProxyType[type[OnPolicyAlgorithm], str] = MappingProxyType(
     {RecurrentPPO: "MlpLstmPolicy"}
 )
+
+
+# On-policy actor-critic algorithms whose policy BC trains and whose critic the warm-up fits (and their
+# subclasses, KLPPO among them). TRPO (sb3-contrib) is on-policy too, but its natural-gradient actor
+# step is untested with BC and the frozen-actor warm-up; off-policy algorithms (DQN, QR-DQN, SAC) have
+# no actor-critic policy to clone into.
+SUPPORTED_ALGOS: tuple[type[OnPolicyAlgorithm], ...] = (PPO, A2C, MaskablePPO, RecurrentPPO)
+
+
+def check_algo(algo: Any) -> type[OnPolicyAlgorithm]:
+    """
+    :param algo: an SB3 / sb3-contrib algorithm class
+    :return: it, if it is one of ``SUPPORTED_ALGOS`` or a subclass of one
+    :raises ValueError: naming the supported algorithms otherwise
+    """
+    if not (isinstance(algo, type) and issubclass(algo, SUPPORTED_ALGOS)):
+        name = getattr(algo, "__name__", repr(algo))
+        raise ValueError(
+            f"algo={name} is not supported: the plugin builds on-policy actor-critic models, "
+            f"{', '.join(supported.__name__ for supported in SUPPORTED_ALGOS)} or a subclass of one "
+            "(e.g. sb3_llmae.training.KLPPO)."
+        )
+    return algo
+
+
+def algo_kwargs(algo: type[OnPolicyAlgorithm]) -> dict[str, Any]:
+    """
+    :param algo: a supported algorithm class
+    :return: the reference hyperparameters it takes (A2C has no ``batch_size``, ``n_epochs``, ``clip_range``)
+    """
+    accepted = set(inspect.signature(algo.__init__).parameters)
+    return {name: value for name, value in REFERENCE_PPO_KWARGS.items() if name in accepted}
 
 
 def needs_action_masks(algo: type[OnPolicyAlgorithm]) -> bool:
@@ -117,7 +132,8 @@ def make_ppo(
 
     :param env: an env id (made with :func:`~sb3_llmae.envs.make_vec_env`, with action masks for
         ``MaskablePPO``) or a VecEnv
-    :param algo: ``PPO``, or a PPO variant with the same hyperparameters:
+    :param algo: ``PPO``, SB3's ``A2C`` (the reference hyperparameters it takes), or a PPO variant with the
+        same hyperparameters:
         :class:`~sb3_llmae.training.kl_ppo.KLPPO` (KL to a prior, a critic learning rate of its own),
         sb3-contrib's ``MaskablePPO`` (its envs need an ``ActionMasker``, see
         :func:`~sb3_llmae.envs.make_vec_env`) or ``RecurrentPPO`` (default policy ``"MlpLstmPolicy"``),
@@ -132,9 +148,11 @@ def make_ppo(
         and for ``KLPPO`` ``kl_coef``, ``kl_decay_steps``, ``critic_learning_rate``);
         ``policy_kwargs`` are merged over the defaults
     :return: the model
-    :raises ValueError: for an unknown ``init``, or ``KLPPO`` options given to another class
+    :raises ValueError: for an unknown ``init``, an unsupported ``algo`` (DQN, QR-DQN, TRPO, ...), or
+        ``KLPPO`` options given to another class
     """
     check_init(init)
+    check_algo(algo)
     kl_options = sorted(set(KL_PPO_OPTIONS) & set(ppo_kwargs))
     if kl_options and not issubclass(algo, KLPPO):
         raise ValueError(
@@ -158,7 +176,7 @@ def make_ppo(
         (name for base, name in DEFAULT_POLICIES.items() if issubclass(algo, base)), "MlpPolicy"
     )
     policy = ppo_kwargs.pop("policy", default_policy)
-    return algo(policy, env, policy_kwargs=policy_kwargs, seed=seed, **{**REFERENCE_PPO_KWARGS, **ppo_kwargs})
+    return algo(policy, env, policy_kwargs=policy_kwargs, seed=seed, **{**algo_kwargs(algo), **ppo_kwargs})
 
 
 def saved_data(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -208,6 +226,7 @@ def saved_algo(path: str | os.PathLike[str]) -> type[OnPolicyAlgorithm]:
 
     :param path: a model zip written by SB3's ``save()``
     :return: sb3-contrib's ``MaskablePPO`` for a maskable policy, ``RecurrentPPO`` for a recurrent one,
+        SB3's ``A2C`` for a model without PPO's ``clip_range``,
         :class:`~sb3_llmae.training.kl_ppo.KLPPO` if the zip holds a prior policy's weights, else ``PPO``
         (which also loads the plugin's other PPO subclasses, and a KLPPO zip without its prior)
     :raises FileNotFoundError: if there is no such file
@@ -219,6 +238,8 @@ def saved_algo(path: str | os.PathLike[str]) -> type[OnPolicyAlgorithm]:
         return MaskablePPO
     if isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy):
         return RecurrentPPO
+    if "n_steps" in data and "clip_range" not in data:  # on-policy without PPO's clipping
+        return A2C
     return KLPPO if "prior_weights" in data else PPO
 
 

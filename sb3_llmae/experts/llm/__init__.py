@@ -3,17 +3,22 @@ The LLM expert: observation text, prompts, reply parsing, the chat client (setti
 with retries and cancellation, usage), its response cache and rate limiter, cost estimates and the Batch API.
 """
 
-from sb3_llmae.experts.llm.batch import BatchSettings, LLMBatchError, fill_cache_by_batches
-from sb3_llmae.experts.llm.cache import ResponseCache
-from sb3_llmae.experts.llm.client import ChatClient
-from sb3_llmae.experts.llm.cost import CostEstimate, estimate_generation_cost
-from sb3_llmae.experts.llm.errors import LLMEndpointError, LLMRequestCancelled, LLMRequestError
-from sb3_llmae.experts.llm.expert import LLMExpert
-from sb3_llmae.experts.llm.prices import TokenPrices
-from sb3_llmae.experts.llm.prompts import PLAN_TEMPLATE, STEP_TEMPLATE, PromptTemplate
-from sb3_llmae.experts.llm.rate_limit import RateLimiter
-from sb3_llmae.experts.llm.settings import ChatSettings
-from sb3_llmae.experts.llm.usage import ChatResult, UsageStats
+from typing import TYPE_CHECKING
+
+from sb3_llmae._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sb3_llmae.experts.llm.batch import BatchSettings, LLMBatchError, fill_cache_by_batches
+    from sb3_llmae.experts.llm.cache import ResponseCache
+    from sb3_llmae.experts.llm.client import ChatClient
+    from sb3_llmae.experts.llm.cost import CostEstimate, estimate_generation_cost
+    from sb3_llmae.experts.llm.errors import LLMEndpointError, LLMRequestCancelled, LLMRequestError
+    from sb3_llmae.experts.llm.expert import LLMExpert
+    from sb3_llmae.experts.llm.prices import TokenPrices
+    from sb3_llmae.experts.llm.prompts import PLAN_TEMPLATE, STEP_TEMPLATE, PromptTemplate
+    from sb3_llmae.experts.llm.rate_limit import RateLimiter
+    from sb3_llmae.experts.llm.settings import ChatSettings
+    from sb3_llmae.experts.llm.usage import ChatResult, UsageStats
 
 __all__ = [
     "PLAN_TEMPLATE",
@@ -36,3 +41,20 @@ __all__ = [
     "estimate_generation_cost",
     "fill_cache_by_batches",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "sb3_llmae.experts.llm.batch": ("BatchSettings", "LLMBatchError", "fill_cache_by_batches"),
+        "sb3_llmae.experts.llm.cache": ("ResponseCache",),
+        "sb3_llmae.experts.llm.client": ("ChatClient",),
+        "sb3_llmae.experts.llm.cost": ("CostEstimate", "estimate_generation_cost"),
+        "sb3_llmae.experts.llm.errors": ("LLMEndpointError", "LLMRequestCancelled", "LLMRequestError"),
+        "sb3_llmae.experts.llm.expert": ("LLMExpert",),
+        "sb3_llmae.experts.llm.prices": ("TokenPrices",),
+        "sb3_llmae.experts.llm.prompts": ("PLAN_TEMPLATE", "STEP_TEMPLATE", "PromptTemplate"),
+        "sb3_llmae.experts.llm.rate_limit": ("RateLimiter",),
+        "sb3_llmae.experts.llm.settings": ("ChatSettings",),
+        "sb3_llmae.experts.llm.usage": ("ChatResult", "UsageStats"),
+    },
+)

@@ -23,6 +23,7 @@ from sb3_llmae.experts.llm.cache import CachedReply, request_key
 from sb3_llmae.experts.llm.client import ChatClient
 from sb3_llmae.experts.llm.errors import LLMEndpointError
 from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.experts.llm.settings import BatchSettings
 from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
@@ -35,28 +36,6 @@ FINAL_STATUSES = frozenset({"completed", "expired", "failed", "cancelled"})
 
 class LLMBatchError(LLMEndpointError):
     """A batch failed, was cancelled, or its requests kept failing round after round."""
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """
-    How plan requests go through the Batch API.
-
-    :param completion_window: the window the provider has to finish a batch (OpenAI offers ``"24h"``)
-    :param poll_interval_s: seconds between two looks at a batch's status
-    :param max_rounds: most batches submitted in a row (re-plans and corrections need further rounds;
-        an expired batch's unanswered requests go in the next)
-    """
-
-    completion_window: str = "24h"
-    poll_interval_s: float = 30.0
-    max_rounds: int = 10
-
-    def __post_init__(self) -> None:
-        if self.poll_interval_s < 0:
-            raise ValueError(f"poll_interval_s must be >= 0, got {self.poll_interval_s}")
-        if self.max_rounds <= 0:
-            raise ValueError(f"max_rounds must be positive, got {self.max_rounds}")
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,13 @@ from minigrid.core.actions import Actions
 from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.experts.llm.prices import TokenPrices
+from sb3_llmae.experts.llm.settings import DEFAULT_PLANS_PER_EPISODE
 from sb3_llmae.experts.llm.tokens import CHARS_PER_TOKEN, approximate_prompt_tokens
 
 # Prompt sizes are measured on this many episodes, and on this many steps of each at most: past the first
 # few steps a step prompt only changes with the view (its history is capped).
 SAMPLED_EPISODES = 10
 SAMPLED_STEPS = 64
-# Plan mode: one plan per episode when the model's plans work; re-plans add to it.
-DEFAULT_PLANS_PER_EPISODE = 1
 # The measuring walk turns and moves like an agent exploring (no pick-ups, no toggles).
 _WALK_ACTIONS = (Actions.left, Actions.right, Actions.forward, Actions.forward)
 

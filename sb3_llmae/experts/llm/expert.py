@@ -27,14 +27,11 @@ from sb3_llmae.experts.llm.prompts import (
     plan_messages,
     step_messages,
 )
-from sb3_llmae.experts.llm.settings import ChatSettings
+from sb3_llmae.experts.llm.settings import DEFAULT_LLM_MODE, LLM_MODES, ChatSettings, LLMMode
 from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
 
-LLMMode = Literal["step", "plan"]
-LLM_MODES: tuple[str, ...] = ("step", "plan")
-DEFAULT_LLM_MODE: LLMMode = "step"
 Fallback = Literal["random_turn", "forward", "raise"]
 FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
 # Spreads the sample indices of one episode's requests apart from the next episode's.

@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 # Parameters that ChatClient sets itself, so extra_params may not override them.
 RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream"})
+
+
+LLMMode = Literal["step", "plan"]
+LLM_MODES: tuple[str, ...] = ("step", "plan")
+DEFAULT_LLM_MODE: LLMMode = "step"
+# Plan mode: one plan per episode when the model's plans work; re-plans add to it.
+DEFAULT_PLANS_PER_EPISODE = 1
+# A run where this share of the steps fell back to a default action says so loudly.
+HIGH_FALLBACK_RATE = 0.2
 
 
 @dataclass(frozen=True)
@@ -76,3 +85,25 @@ class ChatSettings:
             body["max_tokens"] = self.max_tokens
         body.update(self.extra_params)
         return body
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """
+    How plan requests go through the Batch API.
+
+    :param completion_window: the window the provider has to finish a batch (OpenAI offers ``"24h"``)
+    :param poll_interval_s: seconds between two looks at a batch's status
+    :param max_rounds: most batches submitted in a row (re-plans and corrections need further rounds;
+        an expired batch's unanswered requests go in the next)
+    """
+
+    completion_window: str = "24h"
+    poll_interval_s: float = 30.0
+    max_rounds: int = 10
+
+    def __post_init__(self) -> None:
+        if self.poll_interval_s < 0:
+            raise ValueError(f"poll_interval_s must be >= 0, got {self.poll_interval_s}")
+        if self.max_rounds <= 0:
+            raise ValueError(f"max_rounds must be positive, got {self.max_rounds}")

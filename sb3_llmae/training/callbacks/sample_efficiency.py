@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, EventCallback
 from stable_baselines3.common.vec_env import VecEnv
@@ -21,8 +22,11 @@ from sb3_llmae.run_layout import (
     EVAL_LOGS_DIR,
     EVALUATIONS_CSV,
     THRESHOLDS_FILE,
+    ZOO_EVALUATIONS_FILE,
     EvaluationArrays,
     eval_file_name,
+    is_ours,
+    zoo_evaluations,
 )
 from sb3_llmae.training.callbacks.run_dir import resolve_log_dir
 from sb3_llmae.training.config import EvalConfig
@@ -31,6 +35,8 @@ from sb3_llmae.training.evaluation import EvaluationResult, evaluate_success
 logger = logging.getLogger(__name__)
 
 ACTION_KINDS = ("greedy", "sampled")
+# TensorBoard / logger namespace of the figures (SB3's EvalCallback owns eval/).
+TB_NAMESPACE = "llmae_eval"
 
 
 class SampleEfficiencyCallback(EventCallback):
@@ -38,13 +44,18 @@ class SampleEfficiencyCallback(EventCallback):
     Evaluate the model every ``eval_freq`` env steps (whatever the number of envs) on fixed seeds,
     with greedy and with sampled actions, one episode per seed, all played as one batch.
 
-    Each evaluation is logged (``eval/success_rate`` and ``eval/mean_reward``, ``eval/mean_ep_length``
-    are greedy as in SB3's ``EvalCallback``; ``eval/*_sampled`` the sampled ones) and written under
-    ``log_dir/eval_logs/``: ``eval_step{N}.npz`` in the reference system's layout (``returns``,
-    ``success``, ``mask``, ``success_mask``, ``eval_seeds``, ``step``: sampled actions, as the
-    reference measured; plus ``returns_greedy``, ``success_greedy``, ``lengths``, ``lengths_greedy``),
-    a running ``evaluations.csv``, and ``thresholds.json`` with the first step each success threshold
-    was reached.
+    Each evaluation is logged under its own namespace, ``llmae_eval/success_rate_greedy``,
+    ``llmae_eval/mean_reward_greedy``, ``llmae_eval/mean_ep_length_greedy`` and the same ``*_sampled``
+    (SB3's ``EvalCallback`` owns ``eval/*``), and written under ``log_dir/eval_logs/``:
+    ``eval_step{N}.npz`` in the reference system's layout (``returns``, ``success``, ``mask``,
+    ``success_mask``, ``eval_seeds``, ``step``: sampled actions, as the reference measured; plus
+    ``returns_greedy``, ``success_greedy``, ``lengths``, ``lengths_greedy``), a running
+    ``evaluations.csv``, and ``thresholds.json`` with the first step each success threshold was
+    reached. ``log_dir/evaluations.npz`` holds all evaluations as SB3's ``EvalCallback`` writes them
+    (``timesteps``, ``results``, ``ep_lengths``, ``successes``: greedy, as ``EvalCallback``'s default;
+    ``*_sampled`` too), which rl-zoo3's ``all_plots`` and ``plot_from_file`` read. Where that file is
+    another writer's (rl-zoo3's own ``EvalCallback`` in the same run folder), it is left alone and
+    ``eval_logs/evaluations.npz`` is written instead.
 
     Sampled actions are drawn from a torch generator seeded by the step, forked from the global one:
     the evaluation neither changes nor depends on the training's random stream.
@@ -107,6 +118,7 @@ class SampleEfficiencyCallback(EventCallback):
         self.eval_cpu_seconds = 0.0
         self.last_step: int | None = None
         self.first_step_reached: dict[str, dict[float, int]] = {kind: {} for kind in ACTION_KINDS}
+        self.zoo_evaluations_path = Path(ZOO_EVALUATIONS_FILE)
 
     def _init_callback(self) -> None:
         super()._init_callback()
@@ -115,6 +127,7 @@ class SampleEfficiencyCallback(EventCallback):
         self.obs_mode = obs_mode_of(self.eval_env_id, self.model.observation_space)
         self.eval_dir = resolve_log_dir(self, self.log_dir_setting) / EVAL_LOGS_DIR
         self.eval_dir.mkdir(parents=True, exist_ok=True)
+        self.zoo_evaluations_path = self.eval_dir.parent / ZOO_EVALUATIONS_FILE
 
     def _on_training_start(self) -> None:
         self.next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
@@ -155,6 +168,7 @@ class SampleEfficiencyCallback(EventCallback):
         self.eval_cpu_seconds += time.process_time() - start_cpu
         self.last_step = step
         EvaluationArrays.from_results(step, greedy, sampled).to_npz(self.eval_dir / eval_file_name(step))
+        self._write_zoo_evaluations()
         self._append_csv(step, greedy, sampled, seconds)
         self._update_thresholds(step, {"greedy": greedy.success_rate, "sampled": sampled.success_rate})
         self._record(greedy, sampled)
@@ -171,14 +185,26 @@ class SampleEfficiencyCallback(EventCallback):
         return greedy, sampled
 
     def _record(self, greedy: EvaluationResult, sampled: EvaluationResult) -> None:
-        self.logger.record("eval/success_rate", greedy.success_rate)
-        self.logger.record("eval/mean_reward", greedy.mean_return)
-        self.logger.record("eval/mean_ep_length", greedy.mean_length)
-        self.logger.record("eval/success_rate_sampled", sampled.success_rate)
-        self.logger.record("eval/mean_reward_sampled", sampled.mean_return)
-        self.logger.record("eval/mean_ep_length_sampled", sampled.mean_length)
+        # Our own namespace: SB3's EvalCallback (and rl-zoo3's) writes eval/*, often in the same run.
+        for kind, result in (("greedy", greedy), ("sampled", sampled)):
+            self.logger.record(f"{TB_NAMESPACE}/success_rate_{kind}", result.success_rate)
+            self.logger.record(f"{TB_NAMESPACE}/mean_reward_{kind}", result.mean_return)
+            self.logger.record(f"{TB_NAMESPACE}/mean_ep_length_{kind}", result.mean_length)
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
         self.logger.dump(self.num_timesteps)
+
+    def _write_zoo_evaluations(self) -> None:
+        """Rewrite ``evaluations.npz`` (SB3 ``EvalCallback``'s layout) from every evaluation file so far."""
+        history = zoo_evaluations(self.eval_dir)
+        path = self.zoo_evaluations_path
+        if path.parent != self.eval_dir and not is_ours(path):
+            logger.warning(
+                "%s is another writer's (rl-zoo3's EvalCallback?): writing the plugin's evaluations to %s.",
+                path,
+                self.eval_dir / ZOO_EVALUATIONS_FILE,
+            )
+            path = self.zoo_evaluations_path = self.eval_dir / ZOO_EVALUATIONS_FILE
+        np.savez(path, **history)  # type: ignore[arg-type]
 
     def _append_csv(
         self, step: int, greedy: EvaluationResult, sampled: EvaluationResult, seconds: float
@@ -208,7 +234,7 @@ class SampleEfficiencyCallback(EventCallback):
             for threshold in self.success_thresholds:
                 if rate >= threshold and threshold not in self.first_step_reached[kind]:
                     self.first_step_reached[kind][threshold] = step
-                    self.logger.record(f"eval/first_step_success_{threshold:g}_{kind}", step)
+                    self.logger.record(f"{TB_NAMESPACE}/first_step_success_{threshold:g}_{kind}", step)
                     changed = True
         if changed:
             serialisable = {
