@@ -1,6 +1,7 @@
 """Experiments: method specs, the compare runner (local processes or Ray), and the report
 (rliable IQM with stratified-bootstrap CIs, time to threshold, plots, heatmap panels)."""
 
+from sb3_llmae.experiments.budget import TrainingBudget, training_budget
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, MethodSpec, load_method_specs, resolve_methods
 from sb3_llmae.experiments.report import Report, write_report
 from sb3_llmae.experiments.runner import compare, plan_runs
@@ -16,11 +17,13 @@ __all__ = [
     "RunCurves",
     "RunOutcome",
     "RunSpec",
+    "TrainingBudget",
     "compare",
     "discover_runs",
     "load_method_specs",
     "plan_runs",
     "resolve_methods",
     "train_run",
+    "training_budget",
     "write_report",
 ]

@@ -37,11 +37,14 @@ def comparable_config(config: Any) -> Any:
     """
     :param config: a run's settings as plain data (``RunSpec.config()`` or a ``config.json``)
     :return: the same with its method's BC settings complete, so that a folder written when only the
-        settings given were stored (``bc_kwargs: {learning_rate: ...}``) matches the same run now
+        settings given were stored (``bc_kwargs: {learning_rate: ...}``), or before a method had
+        ``source_per_seed``, matches the same run now
     """
     if not isinstance(config, dict) or not isinstance(config.get("method"), dict):
         return config
     method = dict(config["method"])
+    # written before sources were shared between seeds: the default then applies
+    method.setdefault("source_per_seed", False)
     try:
         method["bc_kwargs"] = bc_kwargs_of(bc_config(method.get("bc_kwargs") or {}))
     except (TypeError, ValueError):  # settings of no BCConfig: compared as they are
