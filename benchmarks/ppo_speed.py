@@ -113,8 +113,8 @@ def zoo_recipe_ppo(env_id: str, seed: int) -> PPO:
 def describe(name: str, times: PhaseTimes, steps: int) -> str:
     """:return: one line: steps per CPU second and per wall second, and each phase's share"""
     return (
-        f"{name:<22} {steps / times.total_cpu:7.0f} steps/CPU-s {steps / times.total_wall:7.0f} steps/wall-s"
-        f"  (collect_rollouts {times.cpu['collect_rollouts']:.1f} CPU-s, train {times.cpu['train']:.1f} CPU-s)"
+        f"{name:<16} {steps / times.total_cpu:6.0f} steps/CPU-s {steps / times.total_wall:6.0f} steps/wall-s "
+        f"(collect_rollouts {times.cpu['collect_rollouts']:.1f} CPU-s, train {times.cpu['train']:.1f} CPU-s)"
     )
 
 
@@ -146,8 +146,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.skip_zoo:
         zoo_times = timed_learn(zoo_recipe_ppo(args.env, args.seed), args.steps)
         print(describe("rl-zoo3 recipe", zoo_times, args.steps), flush=True)
+        ratio = zoo_times.total_cpu / plugin_times.total_cpu
         print(
-            f"plugin / rl-zoo3 recipe, steps per CPU second: {zoo_times.total_cpu / plugin_times.total_cpu:.2f}x "
+            f"plugin / rl-zoo3 recipe, steps per CPU second: {ratio:.2f}x "
             f"(train {zoo_times.cpu['train'] / plugin_times.cpu['train']:.2f}x, collect_rollouts "
             f"{zoo_times.cpu['collect_rollouts'] / plugin_times.cpu['collect_rollouts']:.2f}x)",
             flush=True,
@@ -170,7 +171,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     total_hours = (REFERENCE_RUNS * run_hours + REFERENCE_SOURCE_STEPS / rate / 3600) / args.workers
     load_after = os.getloadavg()
     print(
-        f"one reference evaluation (2 x {REFERENCE_EVAL_EPISODES} episodes, limit {REFERENCE_MAX_EPISODE_STEPS}): "
+        f"one reference evaluation (2 x {REFERENCE_EVAL_EPISODES} episodes, "
+        f"limit {REFERENCE_MAX_EPISODE_STEPS}): "
         f"{eval_cpu:.1f} CPU-s ({eval_wall:.1f} wall-s)\n"
         f"reference experiment on a quiet machine (CPU time as wall time, one core per worker): "
         f"{run_hours:.1f} h per 500k-step run ({evaluations} evaluations), "
