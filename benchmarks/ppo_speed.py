@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3 import PPO
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_llmae import make_ppo, make_vec_env
@@ -59,7 +60,7 @@ class PhaseTimes:
     total_wall: float = 0.0
 
 
-def timed(model: PPO, phase: str, times: PhaseTimes) -> None:
+def timed(model: OnPolicyAlgorithm, phase: str, times: PhaseTimes) -> None:
     """Wrap ``model.<phase>`` so that its CPU and wall seconds add up in ``times``."""
     original: Callable[..., Any] = getattr(model, phase)
 
@@ -74,7 +75,7 @@ def timed(model: PPO, phase: str, times: PhaseTimes) -> None:
     setattr(model, phase, wrapper)
 
 
-def timed_learn(model: PPO, steps: int) -> PhaseTimes:
+def timed_learn(model: OnPolicyAlgorithm, steps: int) -> PhaseTimes:
     """:return: the phase times of ``model.learn(steps)``"""
     times = PhaseTimes()
     timed(model, "collect_rollouts", times)

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from unittest import mock
 
@@ -33,25 +34,19 @@ REFERENCE_RUNS = (
 
 def timed_report(runs_dir: Path, out_dir: Path, reps: int, rliable: bool) -> tuple[float, float, str]:
     """:return: wall seconds, CPU seconds and the ``summary.csv`` of one ``write_report``"""
-    patches = (
-        [
-            mock.patch.object(aggregate, "bootstrap_iqm", aggregate.rliable_bootstrap_iqm),
-            mock.patch.object(
-                report, "probability_of_improvement", aggregate.rliable_probability_of_improvement
-            ),
-        ]
-        if rliable
-        else []
-    )
-    for patch in patches:
-        patch.start()
-    try:
+    with ExitStack() as patches:
+        if rliable:
+            patches.enter_context(
+                mock.patch.object(aggregate, "bootstrap_iqm", aggregate.rliable_bootstrap_iqm)
+            )
+            patches.enter_context(
+                mock.patch.object(
+                    report, "probability_of_improvement", aggregate.rliable_probability_of_improvement
+                )
+            )
         wall, cpu = time.perf_counter(), time.process_time()
         result = write_report(runs_dir, out_dir, reps=reps)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    finally:
-        for patch in patches:
-            patch.stop()
     return wall, cpu, result.summary_path.read_text()
 
 
