@@ -65,6 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, NotImplementedError, LLMEndpointError) as error:
+    except (ValueError, OSError, NotImplementedError, ImportError, LLMEndpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
