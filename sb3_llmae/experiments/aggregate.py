@@ -161,7 +161,7 @@ def _percentile_interval(estimates: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_iqm_curves(
-    scores: np.ndarray, reps: int = REPS, seed: int = BOOTSTRAP_SEED, chunk: int = 2_000
+    scores: np.ndarray, reps: int = REPS, seed: int = BOOTSTRAP_SEED, chunk: int = 500
 ) -> np.ndarray:
     """
     rliable's stratified bootstrap of :func:`iqm_per_step` (``get_interval_estimates`` with the
