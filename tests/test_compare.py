@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import sys
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,9 +17,18 @@ from stable_baselines3 import PPO
 
 from sb3_llmae.cli import build_parser, main
 from sb3_llmae.demonstrations import save_demonstrations
-from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, runner, train_run
+from sb3_llmae.experiments import (
+    CompareSettings,
+    MethodSpec,
+    TrainingBudget,
+    compare,
+    plan_runs,
+    runner,
+    train_run,
+    training_budget,
+)
 from sb3_llmae.experiments.methods import BC_KWARGS, load_method_specs, resolve_methods
-from sb3_llmae.experiments.models import source_model_path
+from sb3_llmae.experiments.models import source_model_path, train_source_model
 from sb3_llmae.experiments.run_folder import is_finished, latest_checkpoint
 from sb3_llmae.experiments.runner import (
     plan_warnings,
@@ -89,6 +99,11 @@ def test_a_crashing_run_is_reported_and_the_others_finish(
     assert "broken/seed0: FAILED: FileNotFoundError" in printed
     assert "scratch/seed0: finished, 128 steps" in printed
     assert "1/2 runs done" in printed
+    # up front, before any training
+    assert printed.startswith(
+        "2 runs to train (0 finished before): 256 env steps in all, 256 on the target env + 0 for 0 "
+        "transfer source models\n"
+    )
     assert "FileNotFoundError" in (out / "broken" / "seed0" / "error.txt").read_text()
     assert (out / "scratch" / "seed0" / "result.json").is_file()
 
@@ -171,6 +186,44 @@ def test_transfer_copies_the_source_policy_and_trains_each_source_once(tmp_path:
     for name, tensor in source_state.policy.state_dict().items():
         assert th.equal(tensor, model.policy.state_dict()[name])
     assert model.num_timesteps == 0
+
+
+def test_two_seeds_share_one_source_trained_once_by_concurrent_workers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    transfer = MethodSpec("transfer", init="transfer", source_env="MiniGrid-Empty-6x6-v0", source_steps=64)
+    settings = CompareSettings(ENV_ID, steps=64, n_envs=2, ppo_kwargs=SMALL_PPO_KWARGS)
+    runs = plan_runs([transfer, SCRATCH], [0, 1], settings, tmp_path)
+    assert training_budget(runs) == TrainingBudget(
+        runs=4, finished=0, run_steps=256, sources=1, source_steps=64
+    )
+    assert training_budget(runs).describe() == (
+        "4 runs to train (0 finished before): 320 env steps in all, 256 on the target env + 64 for 1 "
+        "transfer source model"
+    )
+    transfer_runs = [spec for spec in runs if spec.method.init == "transfer"]
+    assert source_model_path(transfer_runs[0]) == source_model_path(transfer_runs[1])
+    # both seeds' runs ask for the source at once, as two workers would: one trains it, one waits
+    caplog.set_level(logging.INFO, logger="sb3_llmae.experiments.models")
+    paths: list[Path] = []
+    workers = [
+        threading.Thread(target=lambda spec=spec: paths.append(train_source_model(spec)))
+        for spec in transfer_runs
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(set(paths)) == 1 and paths[0].is_file()
+    assert sum("training the source model" in record.getMessage() for record in caplog.records) == 1
+    assert [path.name for path in (tmp_path / "_sources").glob("*.zip")] == [paths[0].name]
+    assert training_budget(runs).sources == 0 and training_budget(runs).total_steps == 256
+
+    # asked for, each seed trains its own (on its own seed)
+    per_seed = plan_runs([replace(transfer, source_per_seed=True)], [0, 1], settings, tmp_path / "per-seed")
+    assert len({source_model_path(spec) for spec in per_seed}) == 2
+    assert training_budget(per_seed).describe().endswith("+ 128 for 2 transfer source models")
+    assert MethodSpec.from_dict({"name": "t", "init": "transfer", "source_per_seed": True}).source_per_seed
 
 
 def test_transfer_between_other_observations_is_refused(tmp_path: Path) -> None:

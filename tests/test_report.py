@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,18 @@ import pytest
 from rliable import metrics
 
 from sb3_llmae.cli import main
-from sb3_llmae.experiments.aggregate import iqm, iqm_per_step, score_matrix, summarize_metric
+from sb3_llmae.experiments.aggregate import (
+    ScoreMatrix,
+    bootstrap_iqm,
+    bootstrap_iqm_curves,
+    iqm,
+    iqm_per_step,
+    probability_of_improvement,
+    rliable_bootstrap_iqm,
+    rliable_probability_of_improvement,
+    score_matrix,
+    summarize_metric,
+)
 from sb3_llmae.experiments.report import write_report
 from sb3_llmae.experiments.runs import discover_runs, evaluation_score, load_run
 
@@ -116,6 +128,39 @@ def test_bootstrap_is_reproducible_and_leaves_numpy_random_state_alone(synthetic
     assert first is not None and second is not None
     assert first[0] == second[0]
     np.testing.assert_array_equal(first[1].low, second[1].low)
+
+
+@pytest.mark.parametrize("n_runs", [10, 7, 4])
+def test_the_numpy_bootstrap_gives_rliables_intervals(n_runs: int) -> None:
+    rng = np.random.default_rng(n_runs)
+    # scores with ties, as success rates have them
+    scores = np.round(rng.random((n_runs, 6)), 1)
+    matrix = ScoreMatrix(steps=np.arange(6) * 1000, scores=scores)
+    np.random.seed(5)
+    expected_next = np.random.rand()
+    np.random.seed(5)
+    fast = bootstrap_iqm(matrix, reps=1_000, seed=3)
+    assert np.random.rand() == expected_next
+    slow = rliable_bootstrap_iqm(matrix, reps=1_000, seed=3)
+    for name in ("iqm", "low", "high"):
+        np.testing.assert_allclose(getattr(fast, name), getattr(slow, name), rtol=0, atol=1e-12)
+    assert not np.array_equal(fast.low, fast.high)
+    # resampled in chunks, and several metrics of the same runs at once: the same resamples
+    other = 1.0 - scores
+    stacked = bootstrap_iqm_curves(np.stack([scores, other], axis=1), reps=1_000, seed=3, chunk=300)
+    np.testing.assert_allclose(stacked[:, 0], np.stack([slow.low, slow.high]), rtol=0, atol=1e-12)
+    other_slow = rliable_bootstrap_iqm(ScoreMatrix(matrix.steps, other), reps=1_000, seed=3)
+    np.testing.assert_allclose(stacked[:, 1], np.stack([other_slow.low, other_slow.high]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n_x", "n_y"), [(10, 10), (10, 6), (3, 5)])
+def test_the_numpy_probability_of_improvement_is_rliables(n_x: int, n_y: int) -> None:
+    rng = np.random.default_rng(n_x * n_y)
+    x, y = np.round(rng.random(n_x), 1), np.round(rng.random(n_y), 1)
+    for scores_x, scores_y in ((x, y), (y, x), (x, x)):
+        fast = probability_of_improvement(scores_x, scores_y, reps=400, seed=2)
+        slow = rliable_probability_of_improvement(scores_x, scores_y, reps=400, seed=2)
+        np.testing.assert_allclose(astuple(fast), astuple(slow), rtol=0, atol=1e-12)
 
 
 def test_evaluation_score_averages_valid_episodes_per_env_then_envs() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
+from sb3_llmae.experiments.budget import training_budget
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
 from sb3_llmae.experiments.specs import BACKENDS, CompareSettings
 from sb3_llmae.run_layout import ERROR_FILE
@@ -79,6 +80,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ppo_kwargs=args.ppo_kwargs or {},
     )
     runs = plan_runs(methods, args.seeds, settings, args.out)
+    # before any work: how much there is (a transfer source model is trained once for all its runs)
+    print(training_budget(runs).describe(), flush=True)
     start = time.perf_counter()
     outcomes = compare(
         runs,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from sb3_llmae._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from sb3_llmae.experiments.budget import TrainingBudget, training_budget
     from sb3_llmae.experiments.methods import BUILTIN_METHODS, MethodSpec, load_method_specs, resolve_methods
     from sb3_llmae.experiments.report import Report, write_report
     from sb3_llmae.experiments.runner import compare, plan_runs
@@ -21,18 +22,21 @@ __all__ = [
     "RunCurves",
     "RunOutcome",
     "RunSpec",
+    "TrainingBudget",
     "compare",
     "discover_runs",
     "load_method_specs",
     "plan_runs",
     "resolve_methods",
     "train_run",
+    "training_budget",
     "write_report",
 ]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "sb3_llmae.experiments.budget": ("TrainingBudget", "training_budget"),
         "sb3_llmae.experiments.methods": (
             "BUILTIN_METHODS",
             "MethodSpec",

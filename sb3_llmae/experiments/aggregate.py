@@ -155,15 +155,68 @@ def _seeded_bootstrap(seed: int) -> Iterator[np.random.RandomState]:
         np.random.set_state(saved)
 
 
+def _percentile_interval(estimates: np.ndarray) -> np.ndarray:
+    """:return: the (low, high) rows of arch's percentile interval of bootstrap ``estimates`` (reps, k)"""
+    alpha = 100 * (1.0 - CONFIDENCE) / 2
+    return np.percentile(estimates, [alpha, 100 - alpha], axis=0)
+
+
+def bootstrap_iqm_curves(
+    scores: np.ndarray, reps: int = REPS, seed: int = BOOTSTRAP_SEED, chunk: int = 500
+) -> np.ndarray:
+    """
+    rliable's stratified bootstrap of :func:`iqm_per_step` (``get_interval_estimates`` with the
+    percentile method), all resamples at once in NumPy.
+
+    The resamples are rliable's, drawn in the same order from a generator seeded the same way: rliable
+    draws each resample's run indices with ``np.random.choice(n_runs, (runs, tasks, steps))`` from
+    NumPy's global generator seeded with ``seed`` (see :func:`_seeded_bootstrap`), so that every step
+    resamples the runs on its own; here a ``RandomState(seed)`` of its own draws the same indices
+    ``chunk`` resamples at a time. The intervals match rliable's up to float rounding (a test checks it).
+
+    :param scores: (runs, steps) or (runs, metrics, steps): the curves of several metrics of the
+        same runs are resampled alike, as rliable resamples each with the same seed
+    :param reps: bootstrap resamples
+    :param seed: seed of the resampling
+    :param chunk: resamples per NumPy batch (memory: ``chunk * runs * steps`` indices)
+    :return: (2, steps) or (2, metrics, steps): the low and high bounds of the ``CONFIDENCE`` interval
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    stacked = scores if scores.ndim == 3 else scores[:, None, :]
+    n_runs, n_metrics, n_steps = stacked.shape
+    random_state = np.random.RandomState(seed)
+    cut = int(0.25 * n_runs)
+    step_index = np.arange(n_steps)
+    estimates = np.empty((reps, n_metrics, n_steps))
+    for start in range(0, reps, chunk):
+        count = min(chunk, reps - start)
+        # rliable's (runs, tasks=1, steps) indices per resample, ``count`` resamples in one draw
+        indices = random_state.randint(0, n_runs, size=(count, n_runs, n_steps))
+        for metric in range(n_metrics):
+            resampled = np.sort(stacked[:, metric, :][indices, step_index], axis=1)
+            estimates[start : start + count, metric] = resampled[:, cut : n_runs - cut].mean(axis=1)
+    interval = _percentile_interval(estimates.reshape(reps, -1)).reshape(2, n_metrics, n_steps)
+    return interval if scores.ndim == 3 else interval[:, 0, :]
+
+
 def bootstrap_iqm(matrix: ScoreMatrix, reps: int = REPS, seed: int = BOOTSTRAP_SEED) -> CurveEstimate:
     """
     IQM over runs at every step with percentile confidence intervals from rliable's stratified bootstrap
-    (runs resampled with replacement, whole curves at once, so every step sees the same resamples).
+    (:func:`bootstrap_iqm_curves`: runs resampled with replacement at each step).
 
     :param matrix: one metric of one method's runs
     :param reps: bootstrap resamples
     :param seed: seed of the resampling, so that a report is reproducible
     :return: the estimate
+    """
+    interval = bootstrap_iqm_curves(matrix.scores, reps, seed)
+    return CurveEstimate(matrix.steps, iqm_per_step(matrix.scores), interval[0], interval[1])
+
+
+def rliable_bootstrap_iqm(matrix: ScoreMatrix, reps: int = REPS, seed: int = BOOTSTRAP_SEED) -> CurveEstimate:
+    """
+    :func:`bootstrap_iqm` through rliable itself (one Python call per resample): the reference that
+    the NumPy path is tested and benchmarked against.
     """
     scores = matrix.scores[:, None, :]  # rliable's (runs, tasks, steps)
     point, interval = _interval_estimate(scores, iqm_per_step, reps, seed)
@@ -222,6 +275,21 @@ def summarize_metric(
     return summary, curve
 
 
+def improvement_probabilities(scores_x: np.ndarray, scores_y: np.ndarray) -> np.ndarray:
+    """
+    rliable's ``metrics.probability_of_improvement`` for one task, over a batch of samples at once:
+    the Mann-Whitney U statistic of X over Y divided by the number of pairs, i.e. the share of pairs in
+    which X scores above Y, ties counting half.
+
+    :param scores_x: (batch, runs of X)
+    :param scores_y: (batch, runs of Y)
+    :return: (batch,)
+    """
+    x, y = scores_x[:, :, None], scores_y[:, None, :]
+    wins = (x > y).sum(axis=(1, 2)) + 0.5 * (x == y).sum(axis=(1, 2))
+    return np.asarray(wins / (scores_x.shape[1] * scores_y.shape[1]), dtype=np.float64)
+
+
 def probability_of_improvement(
     scores_x: np.ndarray, scores_y: np.ndarray, reps: int = PAIR_REPS, seed: int = BOOTSTRAP_SEED
 ) -> Interval:
@@ -229,11 +297,36 @@ def probability_of_improvement(
     rliable's probability of improvement: the chance that a run of X scores above a run of Y (ties
     count half), with a stratified-bootstrap CI, X's and Y's runs resampled independently.
 
+    The resamples are rliable's (``StratifiedIndependentBootstrap``: per resample, X's run indices then
+    Y's, from NumPy's global generator seeded with ``seed``), drawn from a ``RandomState(seed)`` of its
+    own; the estimates of all resamples are computed at once (:func:`improvement_probabilities`).
+
     :param scores_x: X's final scores, one per run
     :param scores_y: Y's final scores, one per run
     :param reps: bootstrap resamples
     :param seed: seed of the resampling
     :return: the probability and its ``CONFIDENCE`` interval
+    """
+    x = np.asarray(scores_x, dtype=np.float64).ravel()
+    y = np.asarray(scores_y, dtype=np.float64).ravel()
+    random_state = np.random.RandomState(seed)
+    x_indices = np.empty((reps, x.size), dtype=np.int64)
+    y_indices = np.empty((reps, y.size), dtype=np.int64)
+    for rep in range(reps):  # two small draws per resample, in rliable's order
+        x_indices[rep] = random_state.randint(0, x.size, size=x.size)
+        y_indices[rep] = random_state.randint(0, y.size, size=y.size)
+    estimates = improvement_probabilities(x[x_indices], y[y_indices])
+    low, high = _percentile_interval(estimates[:, None])[:, 0]
+    point = improvement_probabilities(x[None, :], y[None, :])[0]
+    return Interval(float(point), float(low), float(high))
+
+
+def rliable_probability_of_improvement(
+    scores_x: np.ndarray, scores_y: np.ndarray, reps: int = PAIR_REPS, seed: int = BOOTSTRAP_SEED
+) -> Interval:
+    """
+    :func:`probability_of_improvement` through rliable itself (one Python call per resample): the
+    reference that the NumPy path is tested and benchmarked against.
     """
 
     from rliable import metrics

@@ -25,6 +25,8 @@ BC_KWARGS: tuple[str, ...] = tuple(entry.name for entry in fields(BCConfig) if e
 DEFAULT_SOURCE_ENV = "MiniGrid-Unlock-v0"
 # The reference's transfer agent starts from a PPO trained 150k steps on Unlock.
 DEFAULT_SOURCE_STEPS = 150_000
+# The seed of a source model shared by every seed's run (``source_per_seed=False``).
+SHARED_SOURCE_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class MethodSpec:
     :param name: the method's name (its folder and its label in the report)
     :param init: ``"scratch"``: fresh weights; ``"actor"`` / ``"full"``: BC on demonstrations through
         :func:`~sb3_llmae.training.llm_init.llm_init_ppo`, keeping the actor only or the whole network;
-        ``"transfer"``: the policy of a PPO trained on ``source_env`` (trained once per seed, reused)
+        ``"transfer"``: the policy of a PPO trained on ``source_env`` (trained once, reused)
     :param algo: ``"ppo"`` (SB3's ``PPO``), ``"maskable"`` (sb3-contrib's ``MaskablePPO``, with the
         plugin's MiniGrid action masks) or ``"klppo"`` (the plugin's ``KLPPO``, whose ``ppo_kwargs`` may
         hold ``kl_coef``, ``kl_decay_steps``, ``critic_learning_rate``)
@@ -43,6 +45,8 @@ class MethodSpec:
         is given (``--demos``)
     :param source_env: env the ``"transfer"`` source model trains on
     :param source_steps: env steps of that source training
+    :param source_per_seed: train a source model for each run's seed (on that seed); ``False``: one
+        source model, trained on seed ``SHARED_SOURCE_SEED``, shared by the runs of every seed
     :param ppo_kwargs: PPO settings over the reference ones (``learning_rate``, ``n_steps``, ...)
     :param bc: BC settings of ``"actor"`` / ``"full"`` (``bc_kwargs: {...}`` in a methods file); its
         ``seed`` is not used: a run orders its BC batches by the run's seed
@@ -60,6 +64,7 @@ class MethodSpec:
     demos: str | None = None
     source_env: str = DEFAULT_SOURCE_ENV
     source_steps: int = DEFAULT_SOURCE_STEPS
+    source_per_seed: bool = False
     ppo_kwargs: Mapping[str, Any] = field(default_factory=dict)
     bc: BCConfig = field(default_factory=BCConfig)
     critic_warmup_steps: int | None = None

@@ -17,6 +17,7 @@ from sb3_contrib import MaskablePPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
+from sb3_llmae.experiments.methods import SHARED_SOURCE_SEED
 from sb3_llmae.experiments.specs import RunSpec
 from sb3_llmae.training.kl_ppo import KLPPO
 from sb3_llmae.training.llm_init import llm_init_ppo
@@ -31,11 +32,20 @@ ALGOS: MappingProxyType[str, type[OnPolicyAlgorithm]] = MappingProxyType(
 )
 
 
+def source_seed(spec: RunSpec) -> int:
+    """
+    :param spec: a run of a ``"transfer"`` method
+    :return: the seed its source model trains on: the run's own if the method trains a source per seed,
+        else ``SHARED_SOURCE_SEED`` (one source for every seed)
+    """
+    return spec.seed if spec.method.source_per_seed else SHARED_SOURCE_SEED
+
+
 def source_model_path(spec: RunSpec) -> Path:
     """
     :param spec: a run of a ``"transfer"`` method
-    :return: where its source model is kept: one per source env, steps, seed and PPO settings, so that
-        every run and re-run that needs the same source shares it
+    :return: where its source model is kept: one per source env, steps, source seed and PPO settings, so
+        that every run and re-run that needs the same source shares it
     """
     method = spec.method
     identity = json.dumps(
@@ -49,13 +59,15 @@ def source_model_path(spec: RunSpec) -> Path:
         default=str,
     )
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
-    return spec.sources_dir / f"{method.source_env}_{method.source_steps}steps_seed{spec.seed}_{digest}.zip"
+    name = f"{method.source_env}_{method.source_steps}steps_seed{source_seed(spec)}_{digest}.zip"
+    return spec.sources_dir / name
 
 
 def train_source_model(spec: RunSpec) -> Path:
     """
     The source model of a ``"transfer"`` run, trained on the method's source env unless a run before
-    has trained it (a file lock keeps two runs from training it at once).
+    has trained it (a file lock keeps two runs, in any processes, from training it at once: the second
+    waits for the first and reads its model).
 
     :param spec: a run of a ``"transfer"`` method
     :return: the source model's zip
@@ -71,7 +83,7 @@ def train_source_model(spec: RunSpec) -> Path:
                 algo=ALGOS[method.algo],
                 n_envs=spec.n_envs,
                 max_episode_steps=spec.settings.max_episode_steps,
-                seed=spec.seed,
+                seed=source_seed(spec),
                 **spec.ppo_kwargs,
             )
             source.learn(method.source_steps)

@@ -42,7 +42,8 @@ def comparable_config(config: Any) -> Any:
     """
     :param config: a run's settings as plain data (``RunSpec.config()`` or a ``config.json``)
     :return: the same with its method's BC settings complete, so that a folder written when only the
-        settings given were stored (``bc_kwargs: {learning_rate: ...}``) matches the same run now; and
+        settings given were stored (``bc_kwargs: {learning_rate: ...}``), or before a method had
+        ``source_per_seed``, matches the same run now; and
         without the demonstrations as given (``settings.demos``, ``method.demos``): the run's own, resolved
         (top-level ``demos``), is what identifies it, so ``--demos`` is no part of a scratch run
     """
@@ -54,6 +55,8 @@ def comparable_config(config: Any) -> Any:
     if not isinstance(config.get("method"), dict):
         return config
     method = {key: value for key, value in config["method"].items() if key != "demos"}
+    # written before sources were shared between seeds: the default then applies
+    method.setdefault("source_per_seed", False)
     with contextlib.suppress(TypeError, ValueError):  # settings of no BCConfig: compared as they are
         method["bc_kwargs"] = bc_kwargs_of(bc_config(method.get("bc_kwargs") or {}))
     return {**config, "method": method}
