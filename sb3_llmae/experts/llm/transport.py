@@ -69,13 +69,15 @@ class ChatTransport:
     _headers: httpx2.Headers = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # What the openai client would send with every request, worked out once: its default headers
-        # (user agent, organisation, project) and the key. Building a request through the client instead
-        # (URL joining, option copies, header merging) cost more CPU than the rest of the call.
-        headers = {**self.openai_client.default_headers, **self.openai_client.auth_headers}
-        self._headers = httpx2.Headers(
-            {name: value for name, value in headers.items() if isinstance(value, str)}
-        )
+        # What the openai client would send with every request, worked out once: the HTTP client's headers
+        # (accepted encodings), its own (user agent, organisation, project) and the key. Building each
+        # request through it instead (URL joining, option copies, header merging) cost more CPU than the
+        # rest of the call.
+        headers = httpx2.Headers(self.http_client.headers)
+        for name, value in {**self.openai_client.default_headers, **self.openai_client.auth_headers}.items():
+            if isinstance(value, str):  # not openai.Omit, the mark of a header left out
+                headers[name] = value
+        self._headers = headers
         self._url = httpx2.URL(f"{self.endpoint.base_url}/chat/completions")
 
     def send(self, messages: Sequence[Mapping[str, str]], epoch: int) -> tuple[ReplyContent, int]:
@@ -91,7 +93,7 @@ class ChatTransport:
         """
         body = self.settings.request_body(self.model, [dict(message) for message in messages])
         attempt = 0
-        payload = json.dumps(body).encode("utf-8")
+        payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         # The limiter's estimate, counted once: the body is the same on every attempt.
         tokens = approximate_prompt_tokens(body["messages"]) + (self.settings.max_tokens or 0)
         while True:
