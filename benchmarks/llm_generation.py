@@ -203,10 +203,7 @@ def main() -> None:
         transports = compare_transports(base_url, 32, 10) if args.transports else None
 
     print(f"{args.env}, {args.mode} mode, {args.latency * 1000:.0f} ms per call, server in its own process")
-    print(
-        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, "
-        f"on {os.cpu_count()} CPUs"
-    )
+    print(f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
     base = runs[min(args.workers)]["throughput"]
     print(
         f"  {'run':<34} {'episodes':>8} {'episodes/s':>10} {'speed-up':>8} {'wall s':>7} "
