@@ -78,7 +78,9 @@ class ChatTransport:
             if isinstance(value, str):  # not openai.Omit, the mark of a header left out
                 headers[name] = value
         self._headers = headers
-        self._url = httpx2.URL(f"{self.endpoint.base_url}/chat/completions")
+        # Joined as the openai client joins a path onto its base URL (which ends in "/").
+        base_url = self.openai_client.base_url
+        self._url = base_url.copy_with(raw_path=base_url.raw_path + b"chat/completions")
 
     def send(self, messages: Sequence[Mapping[str, str]], epoch: int) -> tuple[ReplyContent, int]:
         """
