@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import tempfile
 import threading
 import time
@@ -187,6 +188,9 @@ def main() -> None:
     counts = {w: max(w * args.episodes_per_worker, args.min_episodes) for w in args.workers}
     seeds = range(max(counts.values()))
     oracle = OracleResponder(args.env, seeds, LLMExpert(model="oracle", base_url="http://127.0.0.1:1/v1"))
+    # CPU ms per step is this process's CPU time (the server's is its own): it rises on a loaded machine
+    # too, but far less than the speed-ups fall, so the load is printed beside both.
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp, server_process(oracle, args.latency) as base_url:
         root = Path(tmp)
         # Without a cache for the speed comparison: at temperature 0 a serial run re-uses the replies to
@@ -199,6 +203,7 @@ def main() -> None:
         transports = compare_transports(base_url, 32, 10) if args.transports else None
 
     print(f"{args.env}, {args.mode} mode, {args.latency * 1000:.0f} ms per call, server in its own process")
+    print(f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
     base = runs[min(args.workers)]["throughput"]
     print(
         f"  {'run':<34} {'episodes':>8} {'episodes/s':>10} {'speed-up':>8} {'wall s':>7} "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -21,7 +20,10 @@ class Cancellation:
     def __init__(self, what: str) -> None:
         self.what = what
         self._epoch = 0
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()
+        # One event per wait under way: a finished request wakes its own waiter only, and cancel() all of
+        # them (one condition shared by every wait would wake each waiter at every reply, O(workers²)).
+        self._waiting: set[threading.Event] = set()
 
     @property
     def epoch(self) -> int:
@@ -30,9 +32,11 @@ class Cancellation:
 
     def cancel(self) -> None:
         """End every request and wait of the current epoch."""
-        with self._condition:
+        with self._lock:
             self._epoch += 1
-            self._condition.notify_all()
+            waiting = list(self._waiting)
+        for event in waiting:
+            event.set()
 
     def raise_if_cancelled(self, epoch: int) -> None:
         """
@@ -50,7 +54,7 @@ class Cancellation:
         :param epoch: the epoch the waiting request started in
         :raises LLMRequestCancelled: if :meth:`cancel` was called (before or during the wait)
         """
-        self._wait_until(lambda: False, seconds, epoch)
+        self._wait(threading.Event(), seconds, epoch)
         self.raise_if_cancelled(epoch)
 
     def sleep(self, seconds: float) -> None:
@@ -59,7 +63,7 @@ class Cancellation:
 
         :param seconds: how long to sleep
         """
-        self._wait_until(lambda: False, seconds, self._epoch)
+        self._wait(threading.Event(), seconds, self._epoch)
 
     def wait_for(self, outcome: Future[Any], seconds: float, epoch: int) -> None:
         """
@@ -70,15 +74,19 @@ class Cancellation:
         :param epoch: the epoch the waiting request started in
         :raises LLMRequestCancelled: if :meth:`cancel` was called
         """
-
-        def wake(_: Future[Any]) -> None:
-            with self._condition:
-                self._condition.notify_all()
-
-        outcome.add_done_callback(wake)
-        self._wait_until(outcome.done, seconds, epoch)
+        event = threading.Event()
+        outcome.add_done_callback(lambda _: event.set())
+        self._wait(event, seconds, epoch)
         self.raise_if_cancelled(epoch)
 
-    def _wait_until(self, done: Callable[[], bool], seconds: float, epoch: int) -> None:
-        with self._condition:
-            self._condition.wait_for(lambda: done() or self._epoch != epoch, timeout=seconds)
+    def _wait(self, event: threading.Event, seconds: float, epoch: int) -> None:
+        """Wait until ``event`` is set, ``seconds`` have passed or the epoch has moved on from ``epoch``."""
+        with self._lock:
+            if self._epoch != epoch:
+                return
+            self._waiting.add(event)
+        try:
+            event.wait(seconds)
+        finally:
+            with self._lock:
+                self._waiting.discard(event)

@@ -69,12 +69,15 @@ class ChatClient:
         self.settings = settings
         self.usage = UsageStats()
         self._cancellation = Cancellation(f"LLM request to {endpoint.base_url}")
+        # One connection pool for the chat requests (sent by ChatTransport) and the openai client's own.
+        self._http = openai.DefaultHttpxClient(timeout=settings.timeout)
         # The retry loop is ours (in ChatTransport) so that retries are counted, logged and testable.
         self._openai = openai.OpenAI(
             api_key=endpoint.client_api_key,
             base_url=endpoint.base_url,
             timeout=settings.timeout,
             max_retries=0,
+            http_client=self._http,
         )
         self.rate_limiter = (
             rate_limiter
@@ -91,6 +94,7 @@ class ChatClient:
             endpoint,
             settings,
             self._openai,
+            self._http,
             self.rate_limiter,
             self._cancellation,
             self.usage,

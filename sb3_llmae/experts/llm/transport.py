@@ -5,16 +5,16 @@ as a whole by the timeout and in size, ended by cancellation, and retried with b
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
+import httpx2
 import openai
-from openai.types.chat import ChatCompletion
 
 from sb3_llmae.experts.llm.cancellation import Cancellation
 from sb3_llmae.experts.llm.endpoint import Endpoint
@@ -34,8 +34,6 @@ from sb3_llmae.experts.llm.usage import UsageStats
 
 logger = logging.getLogger(__name__)
 
-# The header with which the openai client's own `with_raw_response` asks for the reply's headers too.
-RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 _Sent = tuple[ReplyContent, Mapping[str, str]]
 
 
@@ -48,7 +46,8 @@ class ChatTransport:
     :param model: the model name
     :param endpoint: where requests go (its key is kept out of every message)
     :param settings: timeout, retry and backoff settings
-    :param openai_client: the ``openai`` client (its own retries off)
+    :param openai_client: the ``openai`` client (its own retries off), whose headers every request sends
+    :param http_client: the ``openai`` client's HTTP client (its connection pool), which sends the requests
     :param rate_limiter: the limiter every attempt passes through
     :param cancellation: what :meth:`ChatClient.cancel` moves on
     :param usage: the totals that count the retries
@@ -60,11 +59,28 @@ class ChatTransport:
     endpoint: Endpoint
     settings: ChatSettings
     openai_client: openai.OpenAI
+    http_client: httpx2.Client
     rate_limiter: RateLimiter
     cancellation: Cancellation
     usage: UsageStats
     sleep: Callable[[float], None] | None
     rng: random.Random
+    _url: httpx2.URL = field(init=False, repr=False)
+    _headers: httpx2.Headers = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # What the openai client would send with every request, worked out once: the HTTP client's headers
+        # (accepted encodings), its own (user agent, organisation, project) and the key. Building each
+        # request through it instead (URL joining, option copies, header merging) cost more CPU than the
+        # rest of the call.
+        headers = httpx2.Headers(self.http_client.headers)
+        for name, value in {**self.openai_client.default_headers, **self.openai_client.auth_headers}.items():
+            if isinstance(value, str):  # not openai.Omit, the mark of a header left out
+                headers[name] = value
+        self._headers = headers
+        # Joined as the openai client joins a path onto its base URL (which ends in "/").
+        base_url = self.openai_client.base_url
+        self._url = base_url.copy_with(raw_path=base_url.raw_path + b"chat/completions")
 
     def send(self, messages: Sequence[Mapping[str, str]], epoch: int) -> tuple[ReplyContent, int]:
         """
@@ -79,9 +95,12 @@ class ChatTransport:
         """
         body = self.settings.request_body(self.model, [dict(message) for message in messages])
         attempt = 0
+        payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        # The limiter's estimate, counted once: the body is the same on every attempt.
+        tokens = approximate_prompt_tokens(body["messages"]) + (self.settings.max_tokens or 0)
         while True:
             try:
-                return self._attempt(body, epoch), attempt
+                return self._attempt(payload, tokens, epoch), attempt
             except MalformedReplyError as error:
                 # A server that answers a chat request with a web page or garbage does so every time.
                 raise LLMRequestError(
@@ -124,26 +143,25 @@ class ChatTransport:
         self.sleep(seconds)
         self.cancellation.raise_if_cancelled(epoch)
 
-    def _attempt(self, body: dict[str, Any], epoch: int) -> ReplyContent:
+    def _attempt(self, payload: bytes, tokens: int, epoch: int) -> ReplyContent:
         """
         One attempt through the rate limiter, bounded as a whole by the timeout however slowly the server
         trickles its reply, and ended at once by cancellation. The request runs on a daemon thread that
         is left behind when either comes first, so that neither a hung server nor a finished run waits for
         it. The limiter is asked and told in the calling thread, which it knows across retries.
 
-        :param body: the request's JSON body
+        :param payload: the request's JSON body, encoded
+        :param tokens: the tokens the request may spend, for the limiter
         :param epoch: the cancellation epoch the request started in
         :return: the reply's text and token usage
         """
         limiter = self.rate_limiter
-        reservation = limiter.acquire(
-            approximate_prompt_tokens(body["messages"]) + (self.settings.max_tokens or 0)
-        )
+        reservation = limiter.acquire(tokens)
         outcome: Future[_Sent] = Future()
 
         def send() -> None:
             try:
-                outcome.set_result(self._send(body))
+                outcome.set_result(self._send(payload))
             except BaseException as error:  # handed to the waiting thread, which raises it
                 outcome.set_exception(error)
 
@@ -169,27 +187,36 @@ class ChatTransport:
         limiter.observe(headers)
         return reply
 
-    def _send(self, body: dict[str, Any]) -> _Sent:
+    def _send(self, payload: bytes) -> _Sent:
         """
         One request: send it and read the whole reply, at most ``MAX_REPLY_BYTES`` of it.
 
-        :param body: the request's JSON body
+        Sent through the openai client's own HTTP client, with its headers, and failing with the openai
+        client's own errors; but as one prepared request, since the openai client's request building and
+        response handling cost several times the CPU of the HTTP exchange itself.
+
+        :param payload: the request's JSON body, encoded
         :return: the reply's text and token usage, and the response headers
+        :raises openai.APIStatusError: when the server answers with an error status
+        :raises openai.APITimeoutError: when connecting or a read takes longer than the timeout
+        :raises openai.APIConnectionError: when the connection fails
         """
-        # `post`, the client's documented way to reach any endpoint, not `chat.completions.create`: create()
-        # walks every message through a type-directed transform that costs more CPU than the rest of the call
-        # and caps the requests a process keeps in flight (benchmarks/llm_generation.py). The raw-response
-        # header asks for the unread, streamed response, so that the reply is read with a bound.
-        response: Any = self.openai_client.post(
-            "/chat/completions",
-            body=body,
-            cast_to=ChatCompletion,
-            options={"headers": {RAW_RESPONSE_HEADER: "stream"}},
-        )
+        request = httpx2.Request("POST", self._url, headers=self._headers, content=payload)
         try:
-            reply = parse_completion_body(
-                read_bounded(response.iter_bytes()), response.headers.get("content-type", "")
+            response = self.http_client.send(request, stream=True)
+            try:
+                body = read_bounded(response.iter_bytes())
+            finally:
+                response.close()
+        except httpx2.TimeoutException as error:
+            raise openai.APITimeoutError(request=request) from error
+        except httpx2.TransportError as error:
+            raise openai.APIConnectionError(request=request) from error
+        if not response.is_success:
+            # The openai client's own error, with its message and its subclass for the status.
+            failed = httpx2.Response(
+                response.status_code, headers=response.headers, content=body, request=request
             )
-            return reply, dict(response.headers)
-        finally:
-            response.close()
+            raise self.openai_client._make_status_error_from_response(failed)
+        reply = parse_completion_body(body, response.headers.get("content-type", ""))
+        return reply, response.headers
