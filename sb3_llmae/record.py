@@ -14,6 +14,7 @@ from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.save_util import load_from_zip_file
 
 from sb3_llmae.envs import make_env, minigrid_id, obs_mode_of
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 # Frames per second of the GIF, and how much longer the last frame of each episode stays on screen.
 DEFAULT_FPS = 8
 EPISODE_END_PAUSE_MS = 500
+# Every frame of a GIF is held in memory until it is written: a bound far above any GIF one watches.
+MAX_GIF_EPISODES = 1000
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ def algorithm_of(path: str | os.PathLike[str]) -> type[BaseAlgorithm]:
     :return: ``MaskablePPO`` for a maskable policy, ``RecurrentPPO`` for a recurrent one, else ``PPO``
         (which also loads the plugin's PPO variants: their extra settings are plain attributes)
     :raises FileNotFoundError: if there is no such file
+    :raises ValueError: if it holds a model of another algorithm (DQN, SAC, ...)
     """
     path = Path(path)
     if not path.is_file():
@@ -70,7 +74,32 @@ def algorithm_of(path: str | os.PathLike[str]) -> type[BaseAlgorithm]:
         return MaskablePPO
     if isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy):
         return RecurrentPPO
+    if isinstance(policy_class, type) and not issubclass(policy_class, ActorCriticPolicy):
+        raise ValueError(
+            f"{path} holds a model with the policy {policy_class.__module__}.{policy_class.__qualname__}, "
+            "not an actor-critic: this plays PPO, MaskablePPO and RecurrentPPO models (and PPO subclasses). "
+            "Load other algorithms with their own class and play them with SB3's tools."
+        )
     return PPO
+
+
+def check_gif_path(out: str | os.PathLike[str]) -> Path:
+    """
+    Check, before any episode is played, that a GIF can be written at ``out``.
+
+    :param out: the GIF to write
+    :return: it, as a path
+    :raises ValueError: if it is a directory, or its folder cannot be created or written
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"The output {out} is a directory: pass a GIF file such as {out / 'episodes.gif'}.")
+    existing = out.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot write {out}: {existing} is not a writable directory. Pass another path.")
+    return out
 
 
 def load_model(path: str | os.PathLike[str], algo: type[BaseAlgorithm] | None = None) -> BaseAlgorithm:
@@ -111,10 +140,17 @@ def record_gif(
     :param fps: frames per second
     :param tile_size: pixels per grid cell
     :return: what each episode did
-    :raises ValueError: if ``episodes`` or ``fps`` is not positive
+    :raises ValueError: if ``episodes`` or ``fps`` is not positive, there are more episodes than a GIF
+        holds (``MAX_GIF_EPISODES``), or ``out`` cannot be written
     """
     if episodes <= 0 or fps <= 0:
         raise ValueError(f"episodes and fps must be positive, got {episodes} and {fps}.")
+    if episodes > MAX_GIF_EPISODES:
+        raise ValueError(
+            f"{episodes} episodes are too many for one GIF (its frames are kept in memory until it is "
+            f"written): record at most {MAX_GIF_EPISODES}, or evaluate with sb3_llmae.evaluate_success."
+        )
+    out = check_gif_path(out)
     if not isinstance(model, BaseAlgorithm):
         model = load_model(model)
     bare_id = minigrid_id(env_id)
@@ -155,10 +191,17 @@ def record_gif(
             recorded.append(RecordedEpisode(episode_seed, length, episode_return, success))
     finally:
         env.close()
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(frame) for frame in frames]
     # Pillow merges identical consecutive frames (a turn into a wall, a pause), adding their durations.
-    images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    # written beside, then renamed: a kill or a full disk never leaves a half-written GIF at `out`
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        images[0].save(
+            partial, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0
+        )
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     logger.info("Wrote %d episodes (%d frames) to %s.", episodes, len(frames), out)
     return recorded

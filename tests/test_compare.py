@@ -154,6 +154,9 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
     path.write_text("odd:\n  init: actor\n  learning_rate: 0.1\n")
     with pytest.raises(ValueError, match="unknown keys learning_rate"):
         load_method_specs(path)
+    path.write_text("llmae-full: {init: full\n  bad: [")
+    with pytest.raises(ValueError, match=r"methods.yml is not valid YAML .* at line 2, column"):
+        load_method_specs(path)
     with pytest.raises(ValueError, match="unknown init"):
         MethodSpec("x", init="bc")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="--demos"):

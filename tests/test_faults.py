@@ -3,6 +3,7 @@ invalid, deeply nested or huge replies, or rate-limits every request. Whatever i
 reply, or one clean error naming the endpoint, in bounded time; cancel() ends any wait at once."""
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -188,13 +189,17 @@ def test_first_stored_reply_wins_in_a_shared_cache(fake_openai_server, tmp_path)
         assert replay.usage.cache_hits == 1
 
 
-@pytest.mark.parametrize("kind", ["directory", "corrupt"])
+@pytest.mark.parametrize("kind", ["directory", "corrupt", "another-schema"])
 def test_unusable_cache_file_is_named(tmp_path, kind):
     path = tmp_path / "cache.sqlite"
     if kind == "directory":
         path.mkdir()
-    else:
+    elif kind == "corrupt":
         path.write_bytes(b"this is not an SQLite database" * 100)
+    else:
+        with sqlite3.connect(path) as connection:
+            connection.execute("CREATE TABLE responses (id INTEGER PRIMARY KEY, payload BLOB)")
+        connection.close()
     with pytest.raises(ValueError, match="cannot be used") as error_info:
         ResponseCache(path)
     assert str(path) in str(error_info.value) and "--no-cache" in str(error_info.value)

@@ -9,6 +9,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sb3_llmae.cli.checks import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SECONDS,
+    Range,
+    check_ranges,
+)
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
@@ -23,6 +32,25 @@ CHAT_DEFAULTS = ChatSettings()
 BATCH_DEFAULTS = BatchSettings()
 # --dry-run needs no endpoint: its expert only builds prompts, and this address is never contacted.
 DRY_RUN_BASE_URL = "http://127.0.0.1:9/v1"
+# The numeric flags' ranges, checked before anything is built (--seed and --max-episode-steps are
+# checked by generate_demonstrations).
+RANGES = {
+    "--episodes": AT_LEAST_ONE,
+    "--workers": Range(1, 1024),
+    "--noise": PROBABILITY,
+    "--temperature": Range(0, 10),
+    "--max-tokens": AT_LEAST_ONE,
+    "--timeout": SECONDS,
+    "--max-retries": Range(0, 100),
+    "--rpm": POSITIVE,
+    "--tpm": POSITIVE,
+    "--price-in": NON_NEGATIVE,
+    "--price-out": NON_NEGATIVE,
+    "--steps-estimate": AT_LEAST_ONE,
+    "--plans-estimate": POSITIVE,
+    "--completion-tokens-estimate": NON_NEGATIVE,
+    "--batch-poll-interval": SECONDS,
+}
 
 
 def default_cache_path() -> Path:
@@ -135,6 +163,7 @@ def cmd_dry_run(args: argparse.Namespace, expert: LLMExpert) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate demonstrations with an expert and print a summary."""
+    check_ranges(args, RANGES)
     expert = make_expert(args)
     if args.dry_run:
         assert isinstance(expert, LLMExpert)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sb3_llmae.cli.checks import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, check_ranges
 from sb3_llmae.cli.outputs import check_output_file, save_model
 from sb3_llmae.training import (
     LLM_INIT_BC_KWARGS,
@@ -24,6 +25,18 @@ BC_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("--bc-learning-rate", "learning_rate", float, "BC learning rate (Adam)"),
     ("--bc-eval-every", "eval_every", int, "BC epochs between greedy-success evaluations"),
 )
+
+# The numeric flags' ranges, checked before BC starts (--n-envs and --warmup-steps in cmd_pretrain).
+RANGES = {
+    "--bc-epochs": AT_LEAST_ONE,
+    "--bc-batch-size": AT_LEAST_ONE,
+    "--bc-learning-rate": POSITIVE,
+    "--bc-eval-every": AT_LEAST_ONE,
+    "--stop-at-success": PROBABILITY,
+    "--kl-coef": NON_NEGATIVE,
+    "--kl-decay-steps": AT_LEAST_ONE,
+    "--critic-learning-rate": POSITIVE,
+}
 
 
 def optional_int(text: str) -> int | None:
@@ -60,6 +73,7 @@ def llm_init_default(name: str) -> Any:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """BC-pretrain a PPO model on demonstrations, warm its critic up, and save it."""
+    check_ranges(args, RANGES, {flag: keyword for flag, keyword, _, _ in BC_OPTIONS})
     out = check_output_file(args.out)
     if args.n_envs <= 0:
         raise ValueError(f"--n-envs must be positive, got {args.n_envs}.")

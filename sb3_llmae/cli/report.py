@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from sb3_llmae.cli.checks import PROBABILITY, check_ranges
 from sb3_llmae.experiments.report import write_report
 
 
@@ -21,6 +22,7 @@ def report_default(name: str) -> Any:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report of the runs under ``args.runs`` and print where it is."""
+    check_ranges(args, {"--threshold": PROBABILITY})
     if args.reps <= 0:
         raise ValueError(f"--reps must be positive, got {args.reps}.")
     # rliable logs one INFO line per bootstrap through absl

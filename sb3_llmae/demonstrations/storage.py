@@ -206,6 +206,15 @@ class EpisodeStore:
     def __contains__(self, seed: int) -> bool:
         return self._episode_path(seed).exists()
 
+    def saved_seeds(self) -> list[int]:
+        """:return: the seeds of the episodes saved in the directory, in increasing order"""
+        seeds = []
+        for path in (self.directory / EPISODES_DIR).glob("seed_*.npz"):
+            number = path.stem.removeprefix("seed_")
+            if number.isdigit():
+                seeds.append(int(number))
+        return sorted(seeds)
+
     def save(self, record: EpisodeRecord) -> None:
         """
         Write one finished episode (and its transcript, if the expert kept one).
