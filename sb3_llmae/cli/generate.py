@@ -11,6 +11,7 @@ from typing import Any
 
 from sb3_llmae.cli.checks import (
     AT_LEAST_ONE,
+    MAX_SECONDS,
     NON_NEGATIVE,
     POSITIVE,
     PROBABILITY,
@@ -49,7 +50,7 @@ RANGES = {
     "--steps-estimate": AT_LEAST_ONE,
     "--plans-estimate": POSITIVE,
     "--completion-tokens-estimate": NON_NEGATIVE,
-    "--batch-poll-interval": SECONDS,
+    "--batch-poll-interval": Range(0, MAX_SECONDS, unit="seconds"),
 }
 
 

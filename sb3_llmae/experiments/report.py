@@ -30,6 +30,7 @@ from sb3_llmae.experiments.plots import (
     plot_probability_of_improvement,
     summed_heatmaps,
 )
+from sb3_llmae.experiments.run_checks import check_runs, comparison_line
 from sb3_llmae.experiments.runs import METRICS, RunCurves, discover_runs
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ def write_report(
     :param title: the report's title; ``None``: from ``root``
     :return: what was computed and written
     """
+    if not 0.0 <= threshold <= 1.0:  # NaN too
+        raise ValueError(f"threshold must be a success rate or return in [0, 1], got {threshold}.")
     runs = discover_runs(root)
+    facts, warnings = check_runs(runs)
     out = Path(out_dir) if out_dir is not None else Path(root)
     out.mkdir(parents=True, exist_ok=True)
     summaries: dict[str, dict[str, MetricSummary]] = {}
@@ -134,6 +138,7 @@ def write_report(
             threshold=threshold,
             reps=reps,
             title=title or f"Report: {Path(root).resolve().name}",
+            preamble=[comparison_line(facts), *(f"**Warning**: {warning}" for warning in warnings)],
         )
     )
     return Report(summaries=summaries, report_path=report_path, summary_path=summary_path, plots=plots)
@@ -227,14 +232,18 @@ def render_markdown(
     threshold: float,
     reps: int,
     title: str,
+    preamble: Sequence[str] = (),
 ) -> str:
     """
+    :param preamble: paragraphs under the title (the env and budgets, warnings)
     :return: ``report.md``: the headline table (the reference system's columns), one table per metric,
         probability of improvement, the figures, and how each figure was computed
     """
     level = f"{threshold:g}"
     ci = f"{CONFIDENCE:.0%} CI"
     lines = [f"# {title}", ""]
+    for paragraph in preamble:
+        lines += [paragraph, ""]
     lines.append(
         ", ".join(
             f"**{method}**: {len(method_runs)} runs (seeds "

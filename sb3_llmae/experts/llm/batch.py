@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import openai
 from openai.types import Batch
 from tqdm.auto import tqdm
 
@@ -153,6 +154,51 @@ def fill_cache_by_batches(
     settings = settings if settings is not None else BatchSettings()
     state_path = Path(state_dir) / BATCH_STATE_FILE
     state = _load_state(state_path)
+    try:
+        return _fill_by_rounds(expert, play, seeds, state, state_path, settings, progress_bar, sleep)
+    except (openai.APIStatusError, openai.APIConnectionError) as error:
+        raise LLMBatchError(batch_api_failure(expert.client, error)) from None
+
+
+def batch_api_failure(client: ChatClient, error: openai.APIStatusError | openai.APIConnectionError) -> str:
+    """
+    :param client: the client whose Batch API request failed
+    :param error: how it failed
+    :return: what failed and what to do, naming the endpoint and never the API key (a 401 may echo it)
+    """
+    if isinstance(error, openai.APIConnectionError):
+        return (
+            f"The Batch API of {client.base_url} could not be reached ({type(error).__name__}): is the "
+            "server running? Re-running the same command picks a submitted batch up."
+        )
+    api_key = client.openai_client.api_key
+    detail = str(error.message)
+    if api_key:
+        detail = detail.replace(api_key, "<redacted>")
+    detail = detail if len(detail) <= 300 else detail[:300] + "..."
+    if error.status_code in (404, 405):
+        return (
+            f"The endpoint {client.base_url} has no Batch API (HTTP {error.status_code} on "
+            f"{error.request.url.path}): run without --batch, and plan mode asks for each plan as the "
+            "episodes play."
+        )
+    advice = " Check OPENAI_API_KEY." if error.status_code in (401, 403) else ""
+    return (
+        f"The Batch API of {client.base_url} refused a request: HTTP {error.status_code}: {detail}.{advice}"
+    )
+
+
+def _fill_by_rounds(
+    expert: LLMExpert,
+    play: Callable[[LLMExpert, int], object],
+    seeds: Sequence[int],
+    state: dict[str, Any],
+    state_path: Path,
+    settings: BatchSettings,
+    progress_bar: bool,
+    sleep: Callable[[float], None],
+) -> BatchReport:
+    """The rounds of :func:`fill_cache_by_batches`, until no episode needs a reply that is missing."""
     probe_client = _CacheOnlyClient(expert.client)
     probe = copy.copy(expert)
     probe.client = probe_client
