@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sb3_llmae.experiments.runs import RUN_CONFIG_FILE, RunCurves
+from sb3_llmae.experiments.runs import RunCurves
+from sb3_llmae.run_layout import CONFIG_FILE as RUN_CONFIG_FILE
+from sb3_llmae.run_layout import RESULT_FILE
 
 logger = logging.getLogger(__name__)
 
-RESULT_FILE = "result.json"
 RESUME_ADVICE = (
     "delete it and re-run the same `sb3-llmae compare` into the folder: it resumes the run from its last "
     "checkpoint"

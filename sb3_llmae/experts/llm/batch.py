@@ -19,10 +19,12 @@ import openai
 from openai.types import Batch
 from tqdm.auto import tqdm
 
-from sb3_llmae.demonstrations.storage import BATCH_STATE_FILE
+from sb3_llmae.experts.llm.batch_state import BATCH_STATE_FILE, load_batch_state, save_batch_state
 from sb3_llmae.experts.llm.cache import CachedReply, request_key
-from sb3_llmae.experts.llm.client import ChatClient, ChatResult, LLMEndpointError
+from sb3_llmae.experts.llm.client import ChatClient
+from sb3_llmae.experts.llm.errors import LLMEndpointError
 from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +98,9 @@ class _CacheOnlyClient(ChatClient):
         key = request_key(self.model, messages, self.sampling_params, sample_index)
         hit = self.cache.get(key)
         if hit is None:
-            body = {"model": self.model, "messages": [dict(message) for message in messages]}
-            body.update({name: value for name, value in self.sampling_params.items() if value is not None})
-            self.missing[key] = body
+            self.missing[key] = self.settings.request_body(
+                self.model, [dict(message) for message in messages]
+            )
             raise _ReplyPending(key)
         return ChatResult(hit.text, hit.prompt_tokens, hit.completion_tokens, 0.0, cached=True, retries=0)
 
@@ -153,7 +155,7 @@ def fill_cache_by_batches(
     check_batchable(expert)
     settings = settings if settings is not None else BatchSettings()
     state_path = Path(state_dir) / BATCH_STATE_FILE
-    state = _load_state(state_path)
+    state = load_batch_state(state_path)
     try:
         return _fill_by_rounds(expert, play, seeds, state, state_path, settings, progress_bar, sleep)
     except (openai.APIStatusError, openai.APIConnectionError) as error:
@@ -221,7 +223,7 @@ def _fill_by_rounds(
             def remember(batch_id: str) -> None:
                 # Written as soon as the batch exists, so that no restart pays for it twice.
                 state["pending"].append(batch_id)
-                _save_state(state_path, state)
+                save_batch_state(state_path, state)
 
             _submit(expert.client, probe_client.missing, settings, remember)
         rounds += 1
@@ -233,31 +235,7 @@ def _fill_by_rounds(
             finally:
                 # A failed batch is forgotten too, so that a re-run submits its requests again.
                 state["pending"].remove(batch_id)
-                _save_state(state_path, state)
-
-
-def _load_state(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {"pending": [], "done": [], "requests": 0, "answered": 0}
-    try:
-        state = json.loads(path.read_text())
-        if not isinstance(state["pending"], list) or not isinstance(state["done"], list):
-            raise TypeError("pending and done must be lists")
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"{path} is not a batch state file ({error}). Delete it to submit new batches (a batch it named "
-            "would then be paid for again)."
-        ) from error
-    if state["pending"]:
-        logger.info("Resuming: waiting for batch(es) %s submitted earlier.", ", ".join(state["pending"]))
-    return state
-
-
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(state, indent=2))
-    os.replace(partial, path)
+                save_batch_state(state_path, state)
 
 
 def _submit(

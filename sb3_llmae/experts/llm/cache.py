@@ -18,6 +18,12 @@ from typing import Any
 COLUMNS = ("key", "model", "text", "prompt_tokens", "completion_tokens", "created_at")
 
 
+def default_cache_path() -> Path:
+    """:return: the user-wide LLM response cache, ``$XDG_CACHE_HOME/sb3-llmae/responses.sqlite``"""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "sb3-llmae" / "responses.sqlite"
+
+
 @dataclass(frozen=True)
 class CachedReply:
     """

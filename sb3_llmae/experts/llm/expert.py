@@ -17,9 +17,9 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode
 from sb3_llmae.experts.llm.cache import ResponseCache
-from sb3_llmae.experts.llm.client import ChatClient, ChatResult, ChatSettings
-from sb3_llmae.experts.llm.cost import TokenPrices
+from sb3_llmae.experts.llm.client import ChatClient
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
+from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.prompts import (
     PLAN_TEMPLATE,
     STEP_TEMPLATE,
@@ -27,11 +27,14 @@ from sb3_llmae.experts.llm.prompts import (
     plan_messages,
     step_messages,
 )
+from sb3_llmae.experts.llm.settings import ChatSettings
+from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
 
 LLMMode = Literal["step", "plan"]
 LLM_MODES: tuple[str, ...] = ("step", "plan")
+DEFAULT_LLM_MODE: LLMMode = "step"
 Fallback = Literal["random_turn", "forward", "raise"]
 FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
 # Spreads the sample indices of one episode's requests apart from the next episode's.
@@ -223,7 +226,7 @@ class LLMExpert(Expert):
     def __init__(
         self,
         model: str | None = None,
-        mode: LLMMode = "step",
+        mode: LLMMode = DEFAULT_LLM_MODE,
         *,
         client: ChatClient | None = None,
         base_url: str | None = None,
