@@ -3,22 +3,31 @@
 import logging
 
 from sb3_llmae.cli import main
-from sb3_llmae.cli.secrets import Redactor, secrets_of, url_secrets
+from sb3_llmae.cli.secrets import Redactor, secrets_of
+from sb3_llmae.experts.llm.redaction import shown_url, url_credentials
 
 KEY = "sk-secret-0123456789"
 
 
-def test_url_secrets_finds_userinfo_and_credential_query_values():
-    assert url_secrets(f"http://user:{KEY}@host/v1") == [KEY]
-    assert url_secrets(f"http://{KEY}@host/v1") == [KEY]
-    assert url_secrets(f"http://host/v1?api-key={KEY}&model=gpt") == [KEY]
-    assert url_secrets("http://host:8080/v1?model=gpt") == []
-    assert url_secrets(None) == []
+def test_url_credentials_finds_userinfo_and_credential_query_values():
+    assert url_credentials(f"http://user:{KEY}@host/v1") == [KEY]
+    assert url_credentials(f"http://{KEY}@host/v1") == [KEY]
+    assert url_credentials(f"http://host/v1?api-key={KEY}&model=gpt") == [KEY]
+    assert url_credentials("http://host:8080/v1?model=gpt") == []
+    assert url_credentials(None) == []
 
 
-def test_secrets_of_takes_the_environment_and_encoded_forms():
-    secrets = secrets_of("http://u:p%2Fss-word@h/v1", {"OPENAI_API_KEY": KEY})
-    assert KEY in secrets and "p/ss-word" in secrets and "p%2Fss-word" in secrets
+def test_shown_url_replaces_the_credentials():
+    assert shown_url(f"http://user:{KEY}@host:8080/v1") == "http://user:<redacted>@host:8080/v1"
+    assert shown_url(f"http://host/v1?api-key={KEY}&api-version=2024") == (
+        "http://host/v1?api-key=<redacted>&api-version=2024"
+    )
+    assert shown_url("http://127.0.0.1:11434/v1") == "http://127.0.0.1:11434/v1"
+
+
+def test_secrets_of_takes_the_environment_and_both_encodings():
+    redactor = Redactor(secrets_of("http://u:p%2Fss-word@h/v1", {"OPENAI_API_KEY": KEY}))
+    assert redactor.redact(f"{KEY} p/ss-word p%2Fss-word") == "<redacted> <redacted> <redacted>"
 
 
 def test_redactor_filters_log_records_and_their_tracebacks(caplog):

@@ -5,50 +5,24 @@ command line, whatever printed them (our code, the HTTP stack with ``-v``, a ser
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-REDACTED = "<redacted>"
-# Query parameters that carry credentials (Azure's api-key, signed URLs' sig, tokens).
-SECRET_QUERY_NAME = re.compile(r"key|token|secret|password|passwd|sig|auth|credential", re.IGNORECASE)
-# Shorter values are not credentials (and replacing them would garble ordinary text).
-MIN_SECRET_CHARS = 6
-BASE_URL_ENV = "OPENAI_BASE_URL"
-API_KEY_ENV = "OPENAI_API_KEY"
-
-
-def url_secrets(url: str | None) -> list[str]:
-    """
-    :param url: a base URL, e.g. ``http://user:KEY@host/v1?api-key=KEY``
-    :return: the credentials in it: the userinfo's password (or a lone user name, which some proxies use
-        as a token), and the values of query parameters whose names say they are credentials
-    """
-    if not url:
-        return []
-    try:
-        parts = urlsplit(url)
-        password, username = parts.password, parts.username
-    except ValueError:  # not a URL: nothing to find in it
-        return []
-    found = []
-    if password:
-        found.append(password)
-    elif username:
-        found.append(username)
-    found += [value for name, value in parse_qsl(parts.query) if value and SECRET_QUERY_NAME.search(name)]
-    return found
+from sb3_llmae.experts.llm.endpoint import API_KEY_ENV, BASE_URL_ENV
+from sb3_llmae.experts.llm.redaction import scrub, url_credentials
 
 
 def secrets_of(base_url: str | None, environ: Mapping[str, str]) -> list[str]:
     """
     :param base_url: the ``--base-url`` given, if any
     :param environ: the environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``)
-    :return: every credential to keep off the terminal, with its percent-encoded form
+    :return: every credential to keep off the terminal
     """
-    found = [environ.get(API_KEY_ENV, ""), *url_secrets(base_url), *url_secrets(environ.get(BASE_URL_ENV))]
-    variants = {form for secret in found for form in (secret, quote(secret, safe=""), unquote(secret))}
-    return sorted((secret for secret in variants if len(secret) >= MIN_SECRET_CHARS), key=len, reverse=True)
+    found = [
+        environ.get(API_KEY_ENV, ""),
+        *url_credentials(base_url),
+        *url_credentials(environ.get(BASE_URL_ENV)),
+    ]
+    return [secret for secret in found if secret]
 
 
 class Redactor(logging.Filter):
@@ -60,13 +34,11 @@ class Redactor(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = [secret for secret in secrets if len(secret) >= MIN_SECRET_CHARS]
+        self.secrets = list(secrets)
 
     def redact(self, text: str) -> str:
-        """:return: ``text`` with every credential replaced by ``<redacted>``"""
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        """:return: ``text`` with every credential (and its percent-encoded forms) as ``<redacted>``"""
+        return scrub(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record's message (and its traceback's text); never drops a record."""

@@ -24,6 +24,7 @@ from sb3_llmae.experts.llm.cache import CachedReply, request_key
 from sb3_llmae.experts.llm.client import ChatClient
 from sb3_llmae.experts.llm.errors import LLMEndpointError
 from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.experts.llm.redaction import redact
 from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
@@ -173,11 +174,7 @@ def batch_api_failure(client: ChatClient, error: openai.APIStatusError | openai.
             f"The Batch API of {client.base_url} could not be reached ({type(error).__name__}): is the "
             "server running? Re-running the same command picks a submitted batch up."
         )
-    api_key = client.openai_client.api_key
-    detail = str(error.message)
-    if api_key:
-        detail = detail.replace(api_key, "<redacted>")
-    detail = detail if len(detail) <= 300 else detail[:300] + "..."
+    detail = redact(client.scrub(str(error.message)), None)
     if error.status_code in (404, 405):
         return (
             f"The endpoint {client.base_url} has no Batch API (HTTP {error.status_code} on "
@@ -340,7 +337,9 @@ def _store_replies(client: ChatClient, batch: Batch) -> int:
             int(usage.get("completion_tokens", 0)),
         )
         client.cache.put(
-            entry["custom_id"], CachedReply(text, prompt_tokens, completion_tokens), model=client.model
+            entry["custom_id"],
+            CachedReply(client.scrub(text), prompt_tokens, completion_tokens),
+            model=client.model,
         )
         client.usage.record_call(prompt_tokens, completion_tokens, 0.0)
         stored += 1
