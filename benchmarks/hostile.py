@@ -912,7 +912,7 @@ def report_budgets_differ(context: CaseContext) -> None:
     if context.expect_ok(command):
         said = (text + command.output).lower()
         context.expect(
-            "4000" in said and "1000" in said, "wrong", "the report does not state each method's env steps"
+            "4,000" in said and "1,000" in said, "wrong", "the report does not state each method's env steps"
         )
         context.expect("differ" in said, "wrong", "no word that the budgets differ")
 
@@ -923,7 +923,7 @@ def report_states_env_and_budget(context: CaseContext) -> None:
     command, text = report_of(context, root)
     if context.expect_ok(command):
         context.expect(ENV_ID in text, "wrong", "the report does not name its env")
-        context.expect("1000" in text, "wrong", "the report does not state the budget")
+        context.expect("1,000" in text, "wrong", "the report does not state the budget")
 
 
 @case(4)
@@ -1275,7 +1275,7 @@ def record_a_billion_episodes(context: CaseContext) -> None:
     running = context.start(
         "record", str(model), "--env", ENV_ID, "--out", "a.gif", "--episodes", "1000000000"
     )
-    time.sleep(8)
+    running.wait(8)
     memory = _group_rss_mb(running.pid)
     running.signal(signal.SIGINT, group=True)
     command = context.finish(running, timeout=20)

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_llmae.atomic_files import can_write_in
 from sb3_llmae.training.evaluation import play_episodes
 from sb3_llmae.training.ppo import load_ppo
 
@@ -79,7 +80,7 @@ def check_gif_path(out: str | os.PathLike[str]) -> Path:
     existing = out.parent
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not can_write_in(existing):
         raise ValueError(f"Cannot write {out}: {existing} is not a writable directory. Pass another path.")
     return out
 

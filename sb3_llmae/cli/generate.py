@@ -40,10 +40,10 @@ CHAT_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("tpm", float, "most tokens per minute, over all workers (default: no limit)"),
 )
 BATCH_DEFAULTS = BatchSettings()
-# The numeric flags' ranges, checked before anything is built (--seed and --max-episode-steps are
-# checked by generate_demonstrations).
+# The numeric flags' ranges, checked before anything is built (--seed by generate_demonstrations).
 RANGES = {
     "--episodes": AT_LEAST_ONE,
+    "--max-episode-steps": AT_LEAST_ONE,
     "--workers": Range(1, 1024),
     "--noise": PROBABILITY,
     "--temperature": Range(0, 10),
