@@ -718,17 +718,17 @@ def full_disk_during_compare(context: CaseContext) -> None:
 @cases_of(2, "half-written", {"npz": "npz", "config": "config", "result": "result", "heatmap": "heatmap"})
 def half_written_file(context: CaseContext, kind: str) -> None:
     """A half-written file in a run folder (as a kill during a save leaves): named, never a traceback."""
-    target = context.dir / "cmp"
-    shutil.copytree(context.harness.artefact("comparison"), target)
+    # the files as `compare` lays them out (written directly: no training needed to damage one)
+    target = fabricated_runs(context, {"llmae": {}, "scratch": {}})
     run = target / "scratch" / "seed0"
     path = {
         "npz": max((run / "eval_logs").glob("*.npz")),
         "config": run / "config.json",
         "result": run / "result.json",
-        "heatmap": max((run / "heatmaps").glob("*.npy")),
+        "heatmap": run / "heatmaps" / "visits_step1000.npy",  # the last: the report reads it
     }[kind]
     path.write_bytes(path.read_bytes()[: max(len(path.read_bytes()) // 2, 1)])
-    command = context.cli("report", "cmp", "--out", "report", *REPORT_FAST)
+    command = context.cli("report", str(target), "--out", "report", *REPORT_FAST)
     context.expect_refusal(command, path.name)
 
 
@@ -896,6 +896,8 @@ def fabricated_runs(
                     returns_greedy=values,
                     mask=np.ones(4, dtype=bool),
                 )
+                (run / "heatmaps").mkdir(exist_ok=True)
+                np.save(run / "heatmaps" / f"visits_step{step}.npy", np.full((5, 5), step, dtype=np.int64))
     return root
 
 
@@ -938,7 +940,7 @@ def report_envs_differ(context: CaseContext) -> None:
     )
 
 
-@case(7)
+@case(7, slow=True)
 def report_of_a_real_comparison(context: CaseContext) -> None:
     command, _ = report_of(context, context.harness.artefact("comparison"))
     context.expect_ok(command)
