@@ -27,7 +27,7 @@ from sb3_llmae.experiments.run_folder import (
     write_result,
 )
 from sb3_llmae.experiments.specs import ProgressFn, RunOutcome, RunSpec
-from sb3_llmae.run_layout import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, MODEL_FILE, TENSORBOARD_DIR
+from sb3_llmae.run_layout import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, ERROR_FILE, MODEL_FILE, TENSORBOARD_DIR
 from sb3_llmae.training.callbacks import SampleEfficiencyCallback, VisitationHeatmapCallback
 from sb3_llmae.training.evaluation import EvaluationResult
 
@@ -104,7 +104,10 @@ def train_run(spec: RunSpec, progress: ProgressFn | None = None) -> RunOutcome:
         claim_run_dir(spec)
         result = _train(spec, progress)
     except Exception as error:  # one failing run must not stop the others: report it and go on
-        write_error(spec.run_dir)
+        try:
+            write_error(spec.run_dir)
+        except OSError as write_failure:  # a full disk, say: the outcome still tells what failed
+            logger.error("%s: could not write its traceback to %s (%s)", spec.key, ERROR_FILE, write_failure)
         logger.error("%s failed: %s", spec.key, error)
         return RunOutcome(
             spec.key,
