@@ -18,6 +18,7 @@ from sb3_llmae.cli.checks import (
     Range,
     check_ranges,
 )
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
@@ -202,15 +203,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lines += [f"wall time: {time.perf_counter() - start:.1f} s", f"demonstrations written to {args.out}"]
     print("\n".join(lines))
     return 0
-
-
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default in ``--help``, except where there is none (``None``) or it is a switch."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or isinstance(action.default, bool):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
