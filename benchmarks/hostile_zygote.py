@@ -5,9 +5,10 @@ project's 2-core machine).
 Each child is what ``python -m sb3_llmae.cli ARGS`` would be after its imports: its own process group (so
 that a Ctrl-C can go to the whole group, as a terminal sends it), its own working directory, environment,
 stdin (``/dev/null``), stdout and stderr files; ``main(argv)`` runs, an uncaught exception prints its
-traceback as the interpreter does, and the child ends through the normal interpreter shutdown (atexit
-handlers, non-daemon threads). Environment variables read at import time (``OMP_NUM_THREADS``) are the
-fork server's.
+traceback as the interpreter does, and the child ends as the interpreter would (non-daemon threads
+joined, atexit handlers run, files flushed) but without tearing every module down, which takes seconds
+after torch and is no behaviour of the command. Environment variables read at import time
+(``OMP_NUM_THREADS``) are the fork server's.
 
 Protocol, one JSON object a line: the parent writes ``{"argv", "cwd", "env", "stdout", "stderr",
 "status"}``; the server answers ``{"pid": PID}``; when the child ends its exit status (negative: the
