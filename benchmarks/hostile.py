@@ -193,6 +193,13 @@ def _read(path: Path) -> str:
         return ""
 
 
+def _terminal_signals() -> None:
+    """In a child before exec: SIGINT and SIGTERM as a terminal leaves them (a shell without job control
+    starts background commands with SIGINT ignored, which Python then keeps)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class ExecLauncher:
     """Each command a fresh ``python -m sb3_llmae.cli`` process (about 10 s of imports each)."""
 
@@ -206,6 +213,7 @@ class ExecLauncher:
                 stdout=out,
                 stderr=err,
                 start_new_session=True,
+                preexec_fn=_terminal_signals,
             )
         return Running(argv, process.pid, process.poll, stdout, stderr)
 

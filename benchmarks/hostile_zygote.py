@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import sys
 import threading
 import traceback
@@ -33,6 +34,10 @@ SERVER_PID = os.getpid()
 def _child(job: dict[str, Any]) -> int:
     """Become the command of ``job``: its process group, cwd, environment and files; run it."""
     os.setpgid(0, 0)
+    # as started from a terminal: a server started in the background by a shell without job control
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.chdir(job["cwd"])
     os.environ.clear()
     os.environ.update(job["env"])
