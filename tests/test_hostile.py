@@ -3,7 +3,7 @@ command line, in real processes, against real local servers, with real signals a
 each must end cleanly (no traceback, nothing lost, no key leaked, no hang, what a user needs).
 
 Cases that still fail are listed in ``KNOWN_FAILURES`` (strict xfail: a case that starts passing must
-leave the list). The counts of all outcomes are printed at the end of the module."""
+leave the list). The counts of all outcomes are printed in the session's summary (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks.hostile import CASES, Case, Harness, Verdict, counts_line, play
+
+__all__ = ["KNOWN_FAILURES", "VERDICTS", "counts_line"]
 
 # case name -> why it still fails
 KNOWN_FAILURES: dict[str, str] = {}
@@ -30,13 +32,10 @@ def case_params() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Harness]:
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     shared = Harness(tmp_path_factory.mktemp("hostile"))
     yield shared
     shared.close()
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None and VERDICTS:
-        reporter.write_line(f"hostile suite: {counts_line(VERDICTS)}")
 
 
 def test_there_are_at_least_60_cases_over_the_8_classes() -> None:
