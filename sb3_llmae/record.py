@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from sb3_llmae.atomic_files import can_write_in
+
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -19,6 +21,8 @@ logger = logging.getLogger(__name__)
 # Frames per second of the GIF, and how much longer the last frame of each episode stays on screen.
 DEFAULT_FPS = 8
 EPISODE_END_PAUSE_MS = 500
+# Every frame of a GIF is held in memory until it is written: a bound far above any GIF one watches.
+MAX_GIF_EPISODES = 1000
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,25 @@ def gif_frame_ms(fps: int) -> int:
     return 10 * max(1, round(100 / fps))
 
 
+def check_gif_path(out: str | os.PathLike[str]) -> Path:
+    """
+    Check, before any episode is played, that a GIF can be written at ``out``.
+
+    :param out: the GIF to write
+    :return: it, as a path
+    :raises ValueError: if it is a directory, or its folder cannot be created or written
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"The output {out} is a directory: pass a GIF file such as {out / 'episodes.gif'}.")
+    existing = out.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not can_write_in(existing):
+        raise ValueError(f"Cannot write {out}: {existing} is not a writable directory. Pass another path.")
+    return out
+
+
 def record_gif(
     model: BaseAlgorithm | str | os.PathLike[str],
     env_id: str,
@@ -91,10 +114,17 @@ def record_gif(
     :param fps: frames per second
     :param tile_size: pixels per grid cell
     :return: what each episode did
-    :raises ValueError: if ``episodes`` or ``fps`` is not positive
+    :raises ValueError: if ``episodes`` or ``fps`` is not positive, there are more episodes than a GIF
+        holds (``MAX_GIF_EPISODES``), or ``out`` cannot be written
     """
     if episodes <= 0 or fps <= 0:
         raise ValueError(f"episodes and fps must be positive, got {episodes} and {fps}.")
+    if episodes > MAX_GIF_EPISODES:
+        raise ValueError(
+            f"{episodes} episodes are too many for one GIF (its frames are kept in memory until it is "
+            f"written): record at most {MAX_GIF_EPISODES}, or evaluate with sb3_llmae.evaluate_success."
+        )
+    out = check_gif_path(out)
     # torch and SB3 load here, not with the module: the CLI builds its parser from RecordConfig
     from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -122,11 +152,18 @@ def record_gif(
     for episode_frames in frames:
         durations.extend([frame_ms] * len(episode_frames))
         durations[-1] += EPISODE_END_PAUSE_MS
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(frame) for episode_frames in frames for frame in episode_frames]
     # Pillow merges identical consecutive frames (a turn into a wall, a pause), adding their durations.
-    images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    # Written beside, then renamed: a kill or a full disk never leaves a half-written GIF at `out`.
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        images[0].save(
+            partial, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0
+        )
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
     logger.info("Wrote %d episodes (%d frames) to %s.", episodes, len(images), out)
     return [
         RecordedEpisode(episode.seed, episode.length, episode.episode_return, episode.success)

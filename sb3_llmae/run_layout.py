@@ -212,7 +212,14 @@ class EvaluationArrays:
         :return: the path written
         """
         path = Path(path)
-        np.savez(path, **self.to_arrays())  # type: ignore[arg-type]
+        # all or nothing (a side file renamed over it): a report never reads half an evaluation
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            with open(partial, "wb") as file:
+                np.savez(file, **self.to_arrays())  # type: ignore[arg-type]
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
         return path
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,3 +68,10 @@ def fake_openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAISe
         monkeypatch.delenv(variable, raising=False)
     with FakeOpenAIServer() as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The hostile suite's counts of outcomes, when it ran (tests/test_hostile.py)."""
+    hostile = sys.modules.get("tests.test_hostile")
+    if hostile is not None and hostile.VERDICTS:
+        terminalreporter.write_line(f"hostile suite: {hostile.counts_line(hostile.VERDICTS)}")

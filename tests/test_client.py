@@ -227,7 +227,17 @@ def test_api_key_alone_selects_openai(monkeypatch):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"temperature": -1.0}, {"max_retries": -1}, {"timeout": 0.0}, {"extra_params": {"temperature": 1.0}}],
+    [
+        {"temperature": -1.0},
+        {"max_retries": -1},
+        {"timeout": 0.0},
+        {"extra_params": {"temperature": 1.0}},
+        {"temperature": float("nan")},
+        {"timeout": float("inf")},
+        {"timeout": 1e10},
+        {"rpm": float("nan")},
+        {"backoff_max_s": float("inf")},
+    ],
 )
 def test_invalid_settings_are_rejected(kwargs):
     with pytest.raises(ValueError):

@@ -269,6 +269,9 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
     path.write_text("odd:\n  init: actor\n  bc_kwargs: {epochs: 0}\n")
     with pytest.raises(ValueError, match=r"BCConfig\.epochs must be a positive integer"):
         load_method_specs(path)
+    path.write_text("llmae-full: {init: full\n  bad: [")
+    with pytest.raises(ValueError, match=r"methods.yml is not valid YAML .* at line 2, column"):
+        load_method_specs(path)
     with pytest.raises(ValueError, match="unknown init"):
         MethodSpec("x", init="bc")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="--demos"):

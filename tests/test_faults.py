@@ -2,7 +2,9 @@
 invalid, deeply nested or huge replies, or rate-limits every request. Whatever it does, the client gives a
 reply, or one clean error naming the endpoint, in bounded time; cancel() ends any wait at once."""
 
+import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,6 +26,7 @@ from sb3_llmae.experts.llm.cache import CachedReply, request_key
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
 from sb3_llmae.experts.llm.replies import MAX_REPLY_BYTES, MAX_REPLY_CHARS
 from sb3_llmae.testing import FakeReply
+from sb3_llmae.testing.flaky import FlakyProxy
 from sb3_llmae.testing.oracle import OracleResponder
 
 MODEL = "fake-model"
@@ -194,13 +197,17 @@ def test_first_stored_reply_wins_in_a_shared_cache(fake_openai_server, tmp_path)
         assert replay.usage.cache_hits == 1
 
 
-@pytest.mark.parametrize("kind", ["directory", "corrupt"])
+@pytest.mark.parametrize("kind", ["directory", "corrupt", "another-schema"])
 def test_unusable_cache_file_is_named(tmp_path, kind):
     path = tmp_path / "cache.sqlite"
     if kind == "directory":
         path.mkdir()
-    else:
+    elif kind == "corrupt":
         path.write_bytes(b"this is not an SQLite database" * 100)
+    else:
+        with sqlite3.connect(path) as connection:
+            connection.execute("CREATE TABLE responses (id INTEGER PRIMARY KEY, payload BLOB)")
+        connection.close()
     with pytest.raises(ValueError, match="cannot be used") as error_info:
         ResponseCache(path)
     assert str(path) in str(error_info.value) and "--no-cache" in str(error_info.value)
@@ -319,3 +326,42 @@ def test_second_run_on_the_same_out_is_refused_and_a_killed_runs_lock_blocks_not
     fake_openai_server.latency_s = 0.0
     assert main(args) == 0
     assert load_demonstrations(out).stats["successes"] == n_episodes
+
+
+@pytest.mark.parametrize("fault", ["cut", "reset", "drop", "garbled"])
+def test_a_reply_broken_in_transit_is_retried(fake_openai_server, fault):
+    with FlakyProxy(fake_openai_server.base_url) as proxy:
+        proxy.enqueue(fault)
+        with client_for(proxy, max_retries=2) as client:
+            assert client.complete(USER).text == "echo: What now?"
+            assert client.usage.retries == 1
+        assert proxy.faults_served == [fault, "forwarded"]
+
+
+@pytest.mark.parametrize("fault", ["cut", "garbled"])
+def test_replies_broken_every_time_end_in_one_error_naming_the_endpoint(fake_openai_server, fault):
+    with FlakyProxy(fake_openai_server.base_url, always=fault) as proxy:
+        with client_for(proxy, max_retries=2) as client, pytest.raises(LLMRequestError) as error_info:
+            client.complete(USER)
+        message = str(error_info.value)
+        assert proxy.base_url in message and "after 3 attempt(s)" in message
+        assert "the connection broke in the middle of the reply" in message and "--max-retries" in message
+
+
+def test_credentials_in_the_base_url_reach_the_server_but_nothing_shown_or_stored(
+    fake_openai_server, tmp_path
+):
+    secret = "sk-in-the-url-0123456789"
+    port = fake_openai_server.base_url.split(":")[2].split("/")[0]
+    url = f"http://user:{secret}@127.0.0.1:{port}/v1?api-key={secret}&api-version=2024"
+    fake_openai_server.enqueue(f"Action: 2 (you sent {secret})")
+    cache = tmp_path / "cache.sqlite"
+    with ChatClient(MODEL, base_url=url, settings=ChatSettings(max_retries=0), cache=cache) as client:
+        reply = client.complete(USER)
+        described = json.dumps(client.describe())
+    (request,) = fake_openai_server.requests
+    assert f"api-key={secret}" in request.path and "api-version=2024" in request.path
+    assert request.headers["authorization"].startswith("Basic")  # httpx sends the userinfo as basic auth
+    assert secret not in reply.text and "<redacted>" in reply.text
+    assert secret not in described and "user:<redacted>@127.0.0.1" in described
+    assert secret.encode() not in b"".join(path.read_bytes() for path in tmp_path.iterdir())

@@ -1,5 +1,6 @@
 """The client-side rate limiter: even spacing under rpm / tpm, and slowing down when the provider says so."""
 
+import math
 import threading
 import time
 import urllib.error
@@ -181,3 +182,52 @@ def test_server_limits_in_headers_pace_a_client_without_its_own(monkeypatch):
         assert server.rate_limited_count == 1  # the urllib burst's, none of the client's
         # 60 rpm: the second goes at once (the limit was unknown when the first went), then one a second.
         assert time.monotonic() - start >= 1.95
+
+
+@pytest.mark.parametrize("reported", [10**12, 10**14, -5])
+def test_implausible_usage_counts_as_the_estimate(reported, caplog):
+    fake = FakeTime()
+    limiter = RateLimiter(tpm=100_000, clock=fake.clock, sleep=fake.sleep)
+    limiter.release(limiter.acquire(500), used_tokens=reported)
+    before = fake.now
+    limiter.release(limiter.acquire(500))
+    # the estimate's spacing (500 tokens at 100k per minute), not years
+    assert fake.now - before == pytest.approx(0.3)
+    assert "not plausible" in caplog.text
+
+
+@pytest.mark.parametrize(("kind", "value"), [("requests", "0.001"), ("tokens", "1"), ("requests", "0")])
+def test_unusable_provider_limits_are_ignored(kind, value, caplog):
+    fake = FakeTime()
+    limiter = RateLimiter(clock=fake.clock, sleep=fake.sleep)
+    limiter.observe({f"x-ratelimit-limit-{kind}": value})
+    start = fake.now
+    start_times(limiter, fake, 3, tokens=100)
+    assert fake.now == start
+    assert f"Ignoring the server's x-ratelimit-limit-{kind}" in caplog.text
+
+
+def test_a_long_wait_is_announced_with_its_reason_and_capped(caplog):
+    fake = FakeTime()
+    limiter = RateLimiter(rpm=0.01, max_wait_s=120, clock=fake.clock, sleep=fake.sleep)  # 100 min apart
+    times = start_times(limiter, fake, 3)
+    assert [t - times[0] for t in times] == pytest.approx([0.0, 120.0, 240.0])
+    assert "would wait 6000 s for the requests per minute limit (0.01); waiting 120 s" in caplog.text
+
+
+def test_a_long_pause_names_the_header_that_asked_for_it(caplog):
+    fake = FakeTime()
+    limiter = RateLimiter(max_pause_s=3600, max_wait_s=300, clock=fake.clock, sleep=fake.sleep)
+    reservation = limiter.acquire()
+    limiter.observe({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "99999h"})
+    limiter.release(reservation)
+    start = fake.now
+    limiter.release(limiter.acquire())
+    assert fake.now - start == pytest.approx(300.0)
+    assert "x-ratelimit-remaining-requests" in caplog.text
+
+
+@pytest.mark.parametrize("kwargs", [{"rpm": math.inf}, {"max_wait_s": math.nan}, {"max_pause_s": -1.0}])
+def test_limits_and_waits_must_be_finite(kwargs):
+    with pytest.raises(ValueError):
+        RateLimiter(**kwargs)

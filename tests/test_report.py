@@ -376,3 +376,72 @@ def test_report_reads_an_rl_zoo3_log_folder_of_eval_callback_runs(tmp_path):
         np.testing.assert_allclose(run.scores["success_greedy"], data["successes"].mean(axis=1))
     assert main(["report", str(tmp_path / "logs"), "--reps", "200"]) == 0
     assert "ppo" in (tmp_path / "logs" / "report.md").read_text()
+
+
+def set_run_facts(run_dir: Path, env_id: str, steps: int) -> None:
+    config = json.loads((run_dir / "config.json").read_text())
+    config["settings"] = {"env_id": env_id, "steps": steps}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "result.json").write_text(json.dumps({"env_steps": steps}))
+
+
+def test_report_states_env_and_budgets_and_warns_when_budgets_differ(
+    synthetic_runs: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for run_dir in synthetic_runs.glob("*/seed*"):
+        set_run_facts(run_dir, "MiniGrid-Empty-5x5-v0", 4000 if run_dir.parent.name == "fast" else 3000)
+    text = write_report(synthetic_runs, tmp_path / "out", reps=20).report_path.read_text()
+    assert "Env: MiniGrid-Empty-5x5-v0. Env steps per run: fast 4,000, slow 3,000." in text
+    assert "**Warning**: The budgets differ: fast 4,000; slow 3,000 env steps per run." in text
+    assert "The budgets differ" in caplog.text
+
+
+def test_report_refuses_runs_of_two_envs(synthetic_runs: Path, tmp_path: Path) -> None:
+    for run_dir in synthetic_runs.glob("*/seed*"):
+        env_id = "MiniGrid-DoorKey-5x5-v0" if run_dir.parent.name == "fast" else "MiniGrid-Empty-5x5-v0"
+        set_run_facts(run_dir, env_id, 3000)
+    with pytest.raises(ValueError, match="The runs are of 2 envs"):
+        write_report(synthetic_runs, tmp_path / "out", reps=20)
+
+
+def test_report_refuses_two_runs_of_one_seed(synthetic_runs: Path, tmp_path: Path) -> None:
+    (synthetic_runs / "fast" / "seed1" / "config.json").write_text(json.dumps({"seed": 0}))
+    with pytest.raises(ValueError, match="Method fast has two runs of seed 0"):
+        write_report(synthetic_runs, tmp_path / "out", reps=20)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("empty-npz", "eval_step1000.npz cannot be read"),
+        ("nan-npz", "eval_step1000.npz holds non-finite scores"),
+        ("config", "config.json cannot be read"),
+        ("result", "result.json cannot be read"),
+        ("heatmap", "visits_step3000.npy cannot be read"),
+    ],
+)
+def test_report_names_a_damaged_file(
+    synthetic_runs: Path, tmp_path: Path, damage: str, expected: str
+) -> None:
+    run_dir = synthetic_runs / "fast" / "seed2"
+    if damage == "empty-npz":
+        (run_dir / "eval_logs" / "eval_step1000.npz").write_bytes(b"")
+    elif damage == "nan-npz":
+        write_eval(run_dir, 1000, [float("nan")] * 4)
+    elif damage == "config":
+        (run_dir / "config.json").write_text('{"seed": ')
+    elif damage == "result":
+        (run_dir / "result.json").write_text('{"env_st')
+    else:
+        path = run_dir / "heatmaps" / "visits_step3000.npy"
+        path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=expected):
+        write_report(synthetic_runs, tmp_path / "out", reps=20)
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), -0.1, 1.5])
+def test_report_refuses_a_threshold_outside_0_1(
+    synthetic_runs: Path, tmp_path: Path, threshold: float
+) -> None:
+    with pytest.raises(ValueError, match="threshold must be"):
+        write_report(synthetic_runs, tmp_path / "out", threshold=threshold, reps=20)

@@ -231,7 +231,7 @@ def test_missing_metadata_field_is_named():
     ("extra", "env", "expected"),
     [
         (["--seed", "-5"], PLANNER_ENV, "seed must be >= 0"),
-        (["--max-episode-steps", "0"], PLANNER_ENV, "max_episode_steps must be positive"),
+        (["--max-episode-steps", "0"], PLANNER_ENV, "--max-episode-steps must be a finite number >= 1"),
         ([], "MiniGrid-MemoryS7-v0", "MiniGrid-MemoryS7-v0"),
     ],
     ids=["negative-seed", "zero-step-limit", "env-the-planner-cannot-play"],

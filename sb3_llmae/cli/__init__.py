@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -15,6 +16,7 @@ from sb3_llmae.cli.generate import add_generate_parser
 from sb3_llmae.cli.pretrain import add_pretrain_parser
 from sb3_llmae.cli.record import add_record_parser
 from sb3_llmae.cli.report import add_report_parser
+from sb3_llmae.cli.secrets import Redactor, secrets_of
 from sb3_llmae.cli.train import add_train_parser
 from sb3_llmae.experts.llm.errors import LLMEndpointError
 
@@ -66,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The HTTP client logs every request at INFO: thousands of lines for a generation run.
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+    # No credential reaches the terminal, whoever logs it (the HTTP stack's -v lines show request URLs).
+    redactor = Redactor(secrets_of(getattr(args, "base_url", None), os.environ))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
@@ -78,5 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     except (ValueError, OSError, NotImplementedError, LLMEndpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(redactor.redact(f"error: {error}"), file=sys.stderr)
         return 2
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(redactor)

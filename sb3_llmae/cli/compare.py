@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.experiments.budget import training_budget
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
@@ -16,6 +18,9 @@ from sb3_llmae.experiments.specs import BACKENDS, CompareSettings
 from sb3_llmae.run_layout import ERROR_FILE
 from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig
 
+# Held while a comparison writes into its folder: a second one on the same folder is refused at once (the OS
+# releases the lock of a killed run).
+LOCK_FILE = "compare.lock"
 # The defaults of the flags are those of the settings objects, written once there.
 SETTING_DEFAULTS = {
     setting.name: setting.default
@@ -61,6 +66,34 @@ def json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def locked_output(out: str) -> filelock.BaseFileLock:
+    """
+    Create the comparison's folder and lock it, before any run starts.
+
+    :param out: the folder
+    :return: its lock, held: release it when the comparison ends
+    :raises ValueError: if the folder cannot be created, or another comparison holds it
+    """
+    from sb3_llmae.demonstrations.storage import check_output_directory
+
+    directory = check_output_directory(out)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot create the output folder {directory} ({error}): pass another --out."
+        ) from None
+    lock = filelock.FileLock(directory / LOCK_FILE, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise ValueError(
+            f"{directory} is in use by another `sb3-llmae compare` (it holds {directory / LOCK_FILE}): wait "
+            "for it to finish, or pass another --out. Re-running into the folder afterwards resumes its runs."
+        ) from None
+    return lock
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every (method, seed) run not finished before, print a summary; non-zero exit if any failed."""
     from sb3_llmae.experiments.runner import compare, plan_runs, require_ray
@@ -82,14 +115,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     runs = plan_runs(methods, args.seeds, settings, args.out)
     # before any work: how much there is (a transfer source model is trained once for all its runs)
     print(training_budget(runs).describe(), flush=True)
-    start = time.perf_counter()
-    outcomes = compare(
-        runs,
-        backend=args.backend,
-        workers=args.workers,
-        ray_address=None if args.ray_address == "local" else args.ray_address,
-        progress_bar=not args.no_progress,
-    )
+    lock = locked_output(args.out)
+    try:
+        start = time.perf_counter()
+        outcomes = compare(
+            runs,
+            backend=args.backend,
+            workers=args.workers,
+            ray_address=None if args.ray_address == "local" else args.ray_address,
+            progress_bar=not args.no_progress,
+        )
+    finally:
+        lock.release()
     lines = []
     for outcome in outcomes:
         if outcome.status == "failed":

@@ -8,6 +8,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sb3_llmae.cli.checks import (
+    AT_LEAST_ONE,
+    MAX_SECONDS,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SECONDS,
+    Range,
+    check_ranges,
+)
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 
 # Light modules only: the parser builds from them; the commands import torch, SB3 and the rest.
@@ -38,6 +48,25 @@ CHAT_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("tpm", float, "most tokens per minute, over all workers (default: no limit)"),
 )
 BATCH_DEFAULTS = BatchSettings()
+# The numeric flags' ranges, checked before anything is built (--seed by generate_demonstrations).
+RANGES = {
+    "--episodes": AT_LEAST_ONE,
+    "--max-episode-steps": AT_LEAST_ONE,
+    "--workers": Range(1, 1024),
+    "--noise": PROBABILITY,
+    "--temperature": Range(0, 10),
+    "--max-tokens": AT_LEAST_ONE,
+    "--timeout": SECONDS,
+    "--max-retries": Range(0, 100),
+    "--rpm": POSITIVE,
+    "--tpm": POSITIVE,
+    "--price-in": NON_NEGATIVE,
+    "--price-out": NON_NEGATIVE,
+    "--steps-estimate": AT_LEAST_ONE,
+    "--plans-estimate": POSITIVE,
+    "--completion-tokens-estimate": NON_NEGATIVE,
+    "--batch-poll-interval": Range(0, MAX_SECONDS, unit="seconds"),
+}
 
 
 def expert_from_args(args: argparse.Namespace) -> Expert:
@@ -129,6 +158,7 @@ def cmd_dry_run(args: argparse.Namespace, expert: LLMExpert) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate demonstrations with an expert and print a summary."""
+    check_ranges(args, RANGES)
     from sb3_llmae.demonstrations import generate_demonstrations
     from sb3_llmae.demonstrations.rollout import rollout_episode
     from sb3_llmae.experts import LLMExpert, NoisyExpert

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_llmae.atomic_files import atomic_path, can_write_in
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,7 +41,7 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
     existing = file.parent
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not can_write_in(existing):
         raise ValueError(
             f"Cannot write {file}: {existing} is not a writable directory. Pass another path, or fix its "
             "permissions."
@@ -61,7 +63,8 @@ def save_model(model: BaseAlgorithm, path: str | os.PathLike[str]) -> Path:
     file = model_zip_path(path)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        model.save(file)
+        with atomic_path(file) as partial:  # a kill during the save keeps the previous model.zip whole
+            model.save(partial)
         return file
     except OSError as error:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from sb3_llmae.cli.checks import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, PROBABILITY, check_ranges
 from sb3_llmae.cli.config_flags import (
     DefaultsHelpFormatter,
     add_config_flags,
@@ -18,6 +19,18 @@ from sb3_llmae.cli.outputs import check_output_file, save_model
 from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, REFERENCE_N_ENVS, BCConfig, KLConfig
 
 __all__ = ["BC_FLAGS", "KL_FLAGS", "add_pretrain_parser", "cmd_pretrain", "optional_float", "optional_int"]
+
+# The numeric flags' ranges, checked before BC starts (--n-envs and --warmup-steps in cmd_pretrain).
+RANGES = {
+    "--bc-epochs": AT_LEAST_ONE,
+    "--bc-batch-size": AT_LEAST_ONE,
+    "--bc-learning-rate": POSITIVE,
+    "--bc-eval-every": AT_LEAST_ONE,
+    "--stop-at-success": PROBABILITY,
+    "--kl-coef": NON_NEGATIVE,
+    "--kl-decay-steps": AT_LEAST_ONE,
+    "--critic-learning-rate": POSITIVE,
+}
 
 # BCConfig field -> flag (the flag names of earlier versions).
 BC_FLAGS = {
@@ -41,6 +54,7 @@ BC_HELP = {
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """BC-pretrain a PPO model on demonstrations, warm its critic up, and save it."""
+    check_ranges(args, RANGES)
     from sb3_llmae.training.llm_init import llm_init_ppo
 
     out = check_output_file(args.out)

@@ -6,12 +6,14 @@ import argparse
 import logging
 import time
 
+from sb3_llmae.cli.checks import PROBABILITY, check_ranges
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.experiments.aggregate import BOOTSTRAP_SEED, REPS, THRESHOLD
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the report of the runs under ``args.runs`` and print where it is."""
+    check_ranges(args, {"--threshold": PROBABILITY})
     from sb3_llmae.experiments.report import write_report
 
     if args.reps <= 0:

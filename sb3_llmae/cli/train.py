@@ -20,6 +20,8 @@ EVAL_HELP = {
     "seed": "seed of the first evaluation episode",
 }
 
+MODEL_FILE = "model.zip"
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train PPO, from a saved model or from scratch, log to TensorBoard and save the final model."""
@@ -34,6 +36,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.eval_episodes < 0:
         raise ValueError(f"--eval-episodes must be >= 0, got {args.eval_episodes}.")
     out_dir = check_output_directory(args.out)
+    if (out_dir / MODEL_FILE).exists() and not args.overwrite:
+        raise ValueError(
+            f"{out_dir} holds a trained model ({out_dir / MODEL_FILE}): pass another --out, or --overwrite "
+            "to replace it (to go on training it: --load it and give a new --out)."
+        )
     env_settings = {"n_envs": args.n_envs, "max_episode_steps": args.max_episode_steps, "seed": args.seed}
     model: OnPolicyAlgorithm
     if args.load:
@@ -43,8 +50,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     # Not resetting the count keeps the steps a pretrained model already took (critic warm-up) counted.
-    model.learn(args.steps, reset_num_timesteps=False, progress_bar=not args.no_progress)
-    model_path = save_model(model, out_dir / "model.zip")
+    try:
+        model.learn(args.steps, reset_num_timesteps=False, progress_bar=not args.no_progress)
+    except KeyboardInterrupt:
+        # as `generate` keeps its finished episodes, an interrupted training keeps what it trained so far
+        saved = save_model(model, out_dir / MODEL_FILE)
+        print(f"interrupted after {model.num_timesteps} steps: the model trained so far is in {saved}")
+        raise
+    model_path = save_model(model, out_dir / MODEL_FILE)
     summary = f"env: {args.env}  trained {args.steps} steps, {model.num_timesteps} in all"
     if args.eval_episodes > 0:
         evaluation = EvalConfig(
@@ -58,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{summary}\ntime: {time.perf_counter() - start:.1f} s\n"
         f"model written to {model_path}; TensorBoard logs in {out_dir}"
     )
-    return 0 if model_path == out_dir / "model.zip" else 1
+    return 0 if model_path == out_dir / MODEL_FILE else 1
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -85,4 +98,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_flags(parser, EvalConfig, EVAL_FLAGS, EVAL_HELP)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the model.zip of a run already in --out"
+    )
     parser.set_defaults(func=cmd_train)

@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import Any
@@ -105,7 +105,7 @@ CANCEL_INTERVAL_S = 0.1
 
 
 def _play_episodes(
-    seeds: Sequence[int],
+    seeds: Iterable[int],
     play: Callable[[int], EpisodeRecord],
     n_workers: int,
     stop: threading.Event,
@@ -183,7 +183,8 @@ def generate_demonstrations(
     if seed < 0:
         raise ValueError(f"seed must be >= 0 (env seeds are non-negative integers), got {seed}.")
     check_max_episode_steps(max_episode_steps)
-    seeds = list(range(seed, seed + n_episodes))
+    # a range, not a list: a run of a billion episodes must not hold a billion seeds before it starts
+    seeds = range(seed, seed + n_episodes)
     # Everything that can be checked is checked before anything is written.
     observation_space = _check_expert_can_play(env_id, expert, seed, obs_mode, max_episode_steps, env_kwargs)
     generation = {
@@ -223,7 +224,7 @@ def generate_demonstrations(
                     **generation,
                     "expert": expert.describe(),
                     "observation_space": describe_space(observation_space),
-                    "seeds": seeds,
+                    "seeds": list(seeds),
                     "kept_seeds": [r.seed for r in kept_records],
                     "only_successful": only_successful,
                     "stats": compute_stats(ordered, kept),
@@ -312,7 +313,7 @@ def _play_all(
     n_episodes = len(seeds)
     records: dict[int, EpisodeRecord] = {}
     if store is not None:
-        records = {s: store.load(s) for s in seeds if s in store}
+        records = {s: store.load(s) for s in store.saved_seeds() if s in seeds}
         if records:
             logger.info(
                 "Resuming in %s: %d of %d episodes already played.", store.directory, len(records), n_episodes
@@ -327,7 +328,7 @@ def _play_all(
         summary = {k: v for k, v in record.expert_summary.items() if k != "transcript"}
         return dataclasses.replace(record, expert_summary=summary)
 
-    todo = [s for s in seeds if s not in records]
+    todo = (s for s in seeds if s not in records)
     successes = sum(r.success for r in records.values())
     with tqdm(total=n_episodes, initial=len(records), disable=not progress_bar, desc=description) as bar:
         try:

@@ -18,6 +18,7 @@ import numpy as np
 from imitation.data import serialize
 from imitation.data.types import TrajectoryWithRew
 
+from sb3_llmae.atomic_files import can_write_in
 from sb3_llmae.demonstrations.containers import DemonstrationMetadata, Demonstrations, EpisodeRecord
 
 # Plan mode's Batch API rounds keep their state in the output directory before any episode is played.
@@ -52,7 +53,7 @@ def check_output_directory(path: str | os.PathLike[str]) -> Path:
     existing = directory
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not can_write_in(existing):
         raise ValueError(
             f"Cannot write to {directory}: {existing} is not a writable directory. Pass another path, "
             "or fix its permissions."
@@ -206,6 +207,15 @@ class EpisodeStore:
 
     def __contains__(self, seed: int) -> bool:
         return self._episode_path(seed).exists()
+
+    def saved_seeds(self) -> list[int]:
+        """:return: the seeds of the episodes saved in the directory, in increasing order"""
+        seeds = []
+        for path in (self.directory / EPISODES_DIR).glob("seed_*.npz"):
+            number = path.stem.removeprefix("seed_")
+            if number.isdigit():
+                seeds.append(int(number))
+        return sorted(seeds)
 
     def save(self, record: EpisodeRecord) -> None:
         """

@@ -240,10 +240,19 @@ def load_method_specs(path: str | os.PathLike[str]) -> dict[str, MethodSpec]:
 
     :param path: the file
     :return: the specs by name
-    :raises ValueError: if it is not such a mapping
+    :raises ValueError: if it is not valid YAML, or not such a mapping
     """
     path = Path(path)
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(
+            f"{path} is not valid YAML ({problem}{where}): fix it there; it must map method names to their "
+            "settings, e.g. 'llmae-full: {init: full}'."
+        ) from None
     if not isinstance(data, dict) or not all(isinstance(value, dict) for value in data.values()):
         raise ValueError(
             f"{path} must map method names to their settings, e.g. 'llmae-full: {{init: full}}'."

@@ -183,13 +183,28 @@ def last_window(files: Sequence[tuple[int, Path]]) -> tuple[int, np.ndarray]:
     :return: the window's first step and its visits
     """
     last_step, last_path = files[-1]
-    counts = np.load(last_path)
+    counts = load_heatmap(last_path)
     if len(files) == 1:
         return 0, counts
     interval = files[1][0] - files[0][0]
     earlier = [(step, path) for step, path in files[:-1] if step <= last_step - interval] or [files[-2]]
     start, start_path = earlier[-1]
-    return start, counts - np.load(start_path)
+    return start, counts - load_heatmap(start_path)
+
+
+def load_heatmap(path: Path) -> np.ndarray:
+    """
+    :param path: a run's saved visit counts (``heatmaps/visits_step<N>.npy``)
+    :return: them
+    :raises ValueError: naming the file and the fix when it is empty or half-written
+    """
+    try:
+        return np.asarray(np.load(path))
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(
+            f"{path} cannot be read ({type(error).__name__}: {error}): it is empty or half-written. Delete "
+            "it (the heatmap panel then leaves that step out) and report again."
+        ) from None
 
 
 def summed_heatmaps(runs: Sequence[RunCurves]) -> HeatmapPair | None:
@@ -204,7 +219,7 @@ def summed_heatmaps(runs: Sequence[RunCurves]) -> HeatmapPair | None:
         if not files:
             continue
         first_steps.append(files[0][0])
-        firsts.append(np.load(files[0][1]))
+        firsts.append(load_heatmap(files[0][1]))
         start, counts = last_window(files)
         last_starts.append(start)
         lasts.append(counts)

@@ -35,6 +35,7 @@ from sb3_llmae.experiments.plots import (
     plot_probability_of_improvement,
     summed_heatmaps,
 )
+from sb3_llmae.experiments.run_checks import check_runs, comparison_line
 from sb3_llmae.experiments.runs import RunCurves, discover_runs
 from sb3_llmae.run_layout import CONFIG_FILE, METRICS
 
@@ -110,7 +111,10 @@ def write_report(
     :param title: the report's title; ``None``: from ``root``
     :return: what was computed and written
     """
+    if not 0.0 <= threshold <= 1.0:  # NaN too
+        raise ValueError(f"threshold must be a success rate or return in [0, 1], got {threshold}.")
     runs = discover_runs(root)
+    facts, warnings = check_runs(runs)
     out = Path(out_dir) if out_dir is not None else Path(root)
     out.mkdir(parents=True, exist_ok=True)
     summaries: dict[str, dict[str, MetricSummary]] = {}
@@ -146,6 +150,7 @@ def write_report(
             threshold=threshold,
             reps=reps,
             title=title or f"Report: {Path(root).resolve().name}",
+            preamble=[comparison_line(facts), *(f"**Warning**: {warning}" for warning in warnings)],
         )
     )
     return Report(
@@ -302,13 +307,17 @@ def render_markdown(
     threshold: float,
     reps: int,
     title: str,
+    preamble: Sequence[str] = (),
 ) -> str:
     """
+    :param preamble: paragraphs under the title (the env and budgets, warnings)
     :return: ``report.md``: the headline table (the reference system's columns), one table per metric,
         probability of improvement, the figures, and how each figure was computed
     """
     level = f"{threshold:g}"
     lines = [f"# {title}", ""]
+    for paragraph in preamble:
+        lines += [paragraph, ""]
     lines.append(
         ", ".join(
             f"**{method}**: {len(method_runs)} runs (seeds "

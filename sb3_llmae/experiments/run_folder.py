@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from sb3_llmae.atomic_files import write_text_atomic
 from sb3_llmae.experiments.methods import bc_config, bc_kwargs_of
 from sb3_llmae.experiments.specs import RunSpec
 from sb3_llmae.run_layout import (
@@ -21,17 +22,26 @@ from sb3_llmae.run_layout import (
 )
 
 
-def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     """
     :param run_dir: a run folder
-    :return: the step and path of its latest resume checkpoint, if any
+    :return: the step and path of each of its resume checkpoints, latest first
     """
     found = []
     for path in (run_dir / CHECKPOINTS_DIR).glob(f"{CHECKPOINT_PREFIX}_*_steps.zip"):
         step = checkpoint_step(path.name)
         if step is not None:
             found.append((step, path))
-    return max(found) if found else None
+    return sorted(found, reverse=True)
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[int, Path] | None:
+    """
+    :param run_dir: a run folder
+    :return: the step and path of its latest resume checkpoint, if any
+    """
+    found = checkpoints(run_dir)
+    return found[0] if found else None
 
 
 class OtherRunError(ValueError):
@@ -131,7 +141,7 @@ def claim_run_dir(spec: RunSpec) -> None:
         )
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     config = json.loads(json.dumps(spec.config()))
-    (spec.run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    write_text_atomic(spec.run_dir / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     (spec.run_dir / ERROR_FILE).unlink(missing_ok=True)
 
 
@@ -143,7 +153,7 @@ def read_result(run_dir: Path) -> dict[str, Any]:
 
 def write_result(run_dir: Path, result: dict[str, Any]) -> None:
     """Write a finished run's ``result.json``."""
-    (run_dir / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(run_dir / RESULT_FILE, json.dumps(result, indent=2) + "\n")
 
 
 def write_error(run_dir: Path) -> Path:
@@ -154,7 +164,7 @@ def write_error(run_dir: Path) -> Path:
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / ERROR_FILE
-    path.write_text(traceback.format_exc())
+    write_text_atomic(path, traceback.format_exc())
     return path
 
 

@@ -3,14 +3,17 @@ processes or as Ray tasks, with one live progress line per run."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
 import os
 import queue
+import signal
 import socket
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, Literal
@@ -248,6 +251,9 @@ class RunProgress:
 
 def _run_in_child(spec: RunSpec, messages: Any) -> None:
     """A worker process: train one run, send its progress and outcome to the parent."""
+    # Ctrl-C reaches the whole process group: the parent stops the workers (SIGTERM), so that they end
+    # without a KeyboardInterrupt traceback each.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def report(steps: int, success: float | None) -> None:
         messages.put(("progress", spec.key, steps, success))
@@ -266,6 +272,40 @@ def _compare_local(runs: Sequence[RunSpec], workers: int, progress: RunProgress)
             pending.append(spec)
     # spawn, not fork: a forked child would inherit the parent's torch threads and open files
     context = multiprocessing.get_context("spawn")
+    with _sigterm_as_interrupt():
+        return _run_workers(runs, pending, outcomes, workers, progress, context)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """
+    While the block runs, SIGTERM ends it as Ctrl-C does: the workers are stopped and waited for, rather
+    than left running (with the resource tracker) when the parent dies at once.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        logger.warning("Stopping the comparison (SIGTERM): its runs resume when it is run again.")
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_workers(
+    runs: Sequence[RunSpec],
+    pending: list[RunSpec],
+    outcomes: dict[str, RunOutcome],
+    workers: int,
+    progress: RunProgress,
+    context: Any,
+) -> list[RunOutcome]:
+    """Train the ``pending`` runs in at most ``workers`` processes; :return: every run's outcome"""
     messages = context.Queue()
     running: dict[str, tuple[RunSpec, SpawnProcess]] = {}
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,25 @@ def read_evaluation(path: Path) -> tuple[int, dict[str, float]]:
     :return: its env step (its ``step`` entry, else the number in its name) and its score per metric
     :raises ValueError: if it holds neither a step nor a metric
     """
+    try:
+        step, scores = _read_scores(path)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"{path} cannot be read ({type(error).__name__}: {error}): it is empty, half-written or not "
+            "an evaluation file. Delete it (its run re-evaluates when `sb3-llmae compare` resumes) and "
+            "report again."
+        ) from None
+    bad = {metric: value for metric, value in scores.items() if not np.isfinite(value)}
+    if bad:
+        raise ValueError(
+            f"{path} holds non-finite scores ({', '.join(f'{m}={v}' for m, v in bad.items())}): that "
+            "evaluation is broken. Delete the file (or its run) and re-run `sb3-llmae compare` into the "
+            "folder."
+        )
+    return step, scores
+
+
+def _read_scores(path: Path) -> tuple[int, dict[str, float]]:
     evaluation = EvaluationArrays.from_npz(path)
     assert evaluation.step is not None, "from_npz tells the step of every file"
     scores = {
@@ -110,7 +130,13 @@ def read_seed(run_dir: Path) -> int | None:
     """
     config_path = run_dir / CONFIG_FILE
     if config_path.is_file():
-        seed = json.loads(config_path.read_text()).get("seed")
+        try:
+            seed = json.loads(config_path.read_text()).get("seed")
+        except (OSError, ValueError, AttributeError) as error:
+            raise ValueError(
+                f"{config_path} cannot be read ({type(error).__name__}: {error}): it is half-written or was "
+                "edited. Restore it (it holds the run's settings and seed) or move the run out of the folder."
+            ) from None
         return None if seed is None else int(seed)
     hydra_path = run_dir / HYDRA_CONFIG_FILE
     if hydra_path.is_file():

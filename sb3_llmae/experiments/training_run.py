@@ -9,28 +9,44 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
+from sb3_llmae.atomic_files import atomic_path
 from sb3_llmae.experiments.models import build_model, load_checkpoint
 from sb3_llmae.experiments.run_folder import (
     OtherRunError,
+    checkpoints,
     claim_run_dir,
     is_finished,
-    latest_checkpoint,
     read_result,
     write_error,
     write_result,
 )
 from sb3_llmae.experiments.specs import ProgressFn, RunOutcome, RunSpec
-from sb3_llmae.run_layout import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, MODEL_FILE, TENSORBOARD_DIR
+from sb3_llmae.run_layout import CHECKPOINT_PREFIX, CHECKPOINTS_DIR, ERROR_FILE, MODEL_FILE, TENSORBOARD_DIR
 from sb3_llmae.training.callbacks import SampleEfficiencyCallback, VisitationHeatmapCallback
 from sb3_llmae.training.evaluation import EvaluationResult
 
 logger = logging.getLogger(__name__)
+
+
+class AtomicCheckpointCallback(CheckpointCallback):
+    """
+    SB3's ``CheckpointCallback`` whose zips are written all or nothing (a side file renamed over the
+    checkpoint), so that a kill or a full disk during a save never leaves a truncated resume point.
+    """
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.save_freq == 0:
+            path = Path(self._checkpoint_path(extension="zip"))
+            with atomic_path(path) as partial:
+                self.model.save(partial)
+        return True
 
 
 class RunEvaluations(SampleEfficiencyCallback):
@@ -93,7 +109,10 @@ def train_run(spec: RunSpec, progress: ProgressFn | None = None) -> RunOutcome:
             spec.key, "failed", spec.run_dir, seconds=time.perf_counter() - start, error=str(error)
         )
     except Exception as error:  # one failing run must not stop the others: report it and go on
-        write_error(spec.run_dir)
+        try:
+            write_error(spec.run_dir)
+        except OSError as write_failure:  # a full disk, say: the outcome still tells what failed
+            logger.error("%s: could not write its traceback to %s (%s)", spec.key, ERROR_FILE, write_failure)
         logger.error("%s failed: %s", spec.key, error)
         return RunOutcome(
             spec.key,
@@ -127,7 +146,7 @@ def run_callbacks(spec: RunSpec, resumed: bool) -> tuple[RunEvaluations, list[Ba
     return evaluations, [
         evaluations,
         VisitationHeatmapCallback(save_freq=settings.heatmap_freq or evaluation.freq, log_dir=run_dir),
-        CheckpointCallback(
+        AtomicCheckpointCallback(
             save_freq=max(checkpoint_freq // spec.n_envs, 1),
             save_path=str(run_dir / CHECKPOINTS_DIR),
             name_prefix=CHECKPOINT_PREFIX,
@@ -139,12 +158,9 @@ def _train(spec: RunSpec, progress: ProgressFn | None) -> dict[str, Any]:
     settings, run_dir = spec.settings, spec.run_dir
     start = time.perf_counter()
     tensorboard_log = str(run_dir / TENSORBOARD_DIR)
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None:
+    checkpoint, model, skipped = _resume(spec, tensorboard_log)
+    if model is None:
         model = build_model(spec, tensorboard_log)
-    else:
-        logger.info("%s: resuming from %s", spec.key, checkpoint[1])
-        model = load_checkpoint(spec, checkpoint[1], tensorboard_log)
     evaluations, callbacks = run_callbacks(spec, resumed=checkpoint is not None)
     if progress is not None:
         callbacks.append(ProgressCallback(progress, evaluations))
@@ -157,11 +173,13 @@ def _train(spec: RunSpec, progress: ProgressFn | None) -> dict[str, Any]:
             tb_log_name=spec.method.name,
         )
     _evaluate_last_step(model, evaluations, settings.steps, ran=remaining > 0)
-    model.save(run_dir / MODEL_FILE)
+    with atomic_path(run_dir / MODEL_FILE) as partial:
+        model.save(partial)
     result = {
         "env_steps": int(model.num_timesteps),
         "seconds": round(time.perf_counter() - start, 1),
         "resumed_from": None if checkpoint is None else checkpoint[0],
+        "skipped_checkpoints": skipped,
         "final_success_greedy": evaluations.last_success_greedy,
         "final_success_sampled": evaluations.last_success_sampled,
     }
@@ -169,6 +187,36 @@ def _train(spec: RunSpec, progress: ProgressFn | None) -> dict[str, Any]:
     if progress is not None:
         progress(int(model.num_timesteps), evaluations.last_success_greedy)
     return result
+
+
+def _resume(
+    spec: RunSpec, tensorboard_log: str
+) -> tuple[tuple[int, Path] | None, OnPolicyAlgorithm | None, list[str]]:
+    """
+    The latest checkpoint of the run that can be read, loaded; unreadable ones (from before checkpoints were
+    written atomically, or damaged since) are skipped with a warning and set aside as ``*.unreadable``.
+
+    :return: the checkpoint (step, path) and its model, or ``(None, None)`` when none can be read; and the
+        names of the checkpoints skipped
+    """
+    skipped = []
+    for step, path in checkpoints(spec.run_dir):
+        try:
+            model = load_checkpoint(spec, path, tensorboard_log)
+        except (ValueError, OSError, EOFError, RuntimeError, KeyError) as error:
+            logger.warning(
+                "%s: skipping the unreadable checkpoint %s (%s: %s); resuming from the one before it",
+                spec.key,
+                path,
+                type(error).__name__,
+                str(error)[:200],
+            )
+            path.replace(path.with_name(path.name + ".unreadable"))
+            skipped.append(path.name)
+            continue
+        logger.info("%s: resuming from %s", spec.key, path)
+        return (step, path), model, skipped
+    return None, None, skipped
 
 
 def _evaluate_last_step(model: OnPolicyAlgorithm, evaluations: RunEvaluations, steps: int, ran: bool) -> None:

@@ -58,7 +58,8 @@ class FakeOpenAIHandler(BaseHTTPRequestHandler):
             self.backend.log_request(request)
             self._send_json(*route(request))
             return
-        if request.path.rstrip("/") != "/v1/chat/completions":
+        # the query (``?api-key=...``, ``?api-version=...``) does not choose the endpoint
+        if request.path.partition("?")[0].rstrip("/") != "/v1/chat/completions":
             self.backend.log_request(request)
             self._send_json(404, {}, error_body(f"unknown path {request.path}", "invalid_request_error"))
             return

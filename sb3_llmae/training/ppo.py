@@ -16,6 +16,7 @@ from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -230,7 +231,7 @@ def saved_algo(path: str | os.PathLike[str]) -> type[OnPolicyAlgorithm]:
         :class:`~sb3_llmae.training.kl_ppo.KLPPO` if the zip holds a prior policy's weights, else ``PPO``
         (which also loads the plugin's other PPO subclasses, and a KLPPO zip without its prior)
     :raises FileNotFoundError: if there is no such file
-    :raises ValueError: if it is not a model zip
+    :raises ValueError: if it is not a model zip, or one of another algorithm (DQN, SAC, ...)
     """
     data = saved_data(path)
     policy_class = data.get("policy_class")
@@ -240,6 +241,12 @@ def saved_algo(path: str | os.PathLike[str]) -> type[OnPolicyAlgorithm]:
         return RecurrentPPO
     if "n_steps" in data and "clip_range" not in data:  # on-policy without PPO's clipping
         return A2C
+    if isinstance(policy_class, type) and not issubclass(policy_class, ActorCriticPolicy):
+        raise ValueError(
+            f"{path} holds a model with the policy {policy_class.__module__}.{policy_class.__qualname__}, "
+            "not an actor-critic: PPO, KLPPO, MaskablePPO and RecurrentPPO models load here (a DQN or SAC "
+            "zip loads with its own class)."
+        )
     return KLPPO if "prior_weights" in data else PPO
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import openai
 from openai.types import Batch
 from tqdm.auto import tqdm
 
@@ -23,6 +24,7 @@ from sb3_llmae.experts.llm.cache import CachedReply, request_key
 from sb3_llmae.experts.llm.client import ChatClient
 from sb3_llmae.experts.llm.errors import LLMEndpointError
 from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.experts.llm.redaction import redact
 from sb3_llmae.experts.llm.settings import BatchSettings
 from sb3_llmae.experts.llm.usage import ChatResult
 
@@ -134,6 +136,47 @@ def fill_cache_by_batches(
     settings = settings if settings is not None else BatchSettings()
     state_path = Path(state_dir) / BATCH_STATE_FILE
     state = load_batch_state(state_path)
+    try:
+        return _fill_by_rounds(expert, play, seeds, state, state_path, settings, progress_bar, sleep)
+    except (openai.APIStatusError, openai.APIConnectionError) as error:
+        raise LLMBatchError(batch_api_failure(expert.client, error)) from None
+
+
+def batch_api_failure(client: ChatClient, error: openai.APIStatusError | openai.APIConnectionError) -> str:
+    """
+    :param client: the client whose Batch API request failed
+    :param error: how it failed
+    :return: what failed and what to do, naming the endpoint and never the API key (a 401 may echo it)
+    """
+    if isinstance(error, openai.APIConnectionError):
+        return (
+            f"The Batch API of {client.base_url} could not be reached ({type(error).__name__}): is the "
+            "server running? Re-running the same command picks a submitted batch up."
+        )
+    detail = redact(client.scrub(str(error.message)), None)
+    if error.status_code in (404, 405):
+        return (
+            f"The endpoint {client.base_url} has no Batch API (HTTP {error.status_code} on "
+            f"{error.request.url.path}): run without --batch, and plan mode asks for each plan as the "
+            "episodes play."
+        )
+    advice = " Check OPENAI_API_KEY." if error.status_code in (401, 403) else ""
+    return (
+        f"The Batch API of {client.base_url} refused a request: HTTP {error.status_code}: {detail}.{advice}"
+    )
+
+
+def _fill_by_rounds(
+    expert: LLMExpert,
+    play: Callable[[LLMExpert, int], object],
+    seeds: Sequence[int],
+    state: dict[str, Any],
+    state_path: Path,
+    settings: BatchSettings,
+    progress_bar: bool,
+    sleep: Callable[[float], None],
+) -> BatchReport:
+    """The rounds of :func:`fill_cache_by_batches`, until no episode needs a reply that is missing."""
     probe_client = _CacheOnlyClient(expert.client)
     probe = copy.copy(expert)
     probe.client = probe_client
@@ -273,7 +316,9 @@ def _store_replies(client: ChatClient, batch: Batch) -> int:
             int(usage.get("completion_tokens", 0)),
         )
         client.cache.put(
-            entry["custom_id"], CachedReply(text, prompt_tokens, completion_tokens), model=client.model
+            entry["custom_id"],
+            CachedReply(client.scrub(text), prompt_tokens, completion_tokens),
+            model=client.model,
         )
         client.usage.record_call(prompt_tokens, completion_tokens, 0.0)
         stored += 1

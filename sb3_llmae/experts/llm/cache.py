@@ -14,6 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+# The columns of the cache's table; a file whose `responses` table lacks any is another program's.
+COLUMNS = ("key", "model", "text", "prompt_tokens", "completion_tokens", "created_at")
+
 
 def default_cache_path() -> Path:
     """:return: the user-wide LLM response cache, ``$XDG_CACHE_HOME/sb3-llmae/responses.sqlite``"""
@@ -120,6 +123,14 @@ class ResponseCache:
             " completion_tokens INTEGER NOT NULL,"
             " created_at REAL NOT NULL)"
         )
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(responses)")}
+        missing = [column for column in COLUMNS if column not in columns]
+        if missing:
+            connection.close()
+            raise sqlite3.DatabaseError(
+                "it is an SQLite file of another schema, not an sb3-llmae response cache: its table "
+                f"'responses' has the columns {', '.join(sorted(columns))} and lacks {', '.join(missing)}"
+            )
         self._connection = connection
         self._connection_pid = os.getpid()
         return connection

@@ -19,6 +19,7 @@ from sb3_llmae.experts.llm.cancellation import Cancellation
 from sb3_llmae.experts.llm.endpoint import resolve_endpoint
 from sb3_llmae.experts.llm.errors import LLMRequestError
 from sb3_llmae.experts.llm.rate_limit import RateLimiter
+from sb3_llmae.experts.llm.redaction import scrub
 from sb3_llmae.experts.llm.settings import ChatSettings
 from sb3_llmae.experts.llm.single_flight import SingleFlight
 from sb3_llmae.experts.llm.transport import ChatTransport
@@ -72,9 +73,11 @@ class ChatClient:
         # One connection pool for the chat requests (sent by ChatTransport) and the openai client's own.
         self._http = openai.DefaultHttpxClient(timeout=settings.timeout)
         # The retry loop is ours (in ChatTransport) so that retries are counted, logged and testable.
+        self._endpoint = endpoint
         self._openai = openai.OpenAI(
             api_key=endpoint.client_api_key,
-            base_url=endpoint.base_url,
+            base_url=endpoint.url,
+            default_query=dict(endpoint.query) or None,
             timeout=settings.timeout,
             max_retries=0,
             http_client=self._http,
@@ -184,7 +187,10 @@ class ChatClient:
             self.usage.record_failure()
             raise
         latency_s = time.perf_counter() - start
-        text, prompt_tokens, completion_tokens = reply.text, reply.prompt_tokens, reply.completion_tokens
+        # A reply that quotes the key (a proxy's echo, a prompt-injected model) must not reach the cache,
+        # the transcripts or the terminal.
+        text = self.scrub(reply.text)
+        prompt_tokens, completion_tokens = reply.prompt_tokens, reply.completion_tokens
         self.usage.record_call(prompt_tokens, completion_tokens, latency_s)
         logger.debug(
             "LLM reply from %s in %.2fs (%d prompt + %d completion tokens, %d retries)",
@@ -219,6 +225,13 @@ class ChatClient:
         whether it waits for a reply or between retries. Requests started later are sent as usual.
         """
         self._cancellation.cancel()
+
+    def scrub(self, text: str) -> str:
+        """
+        :param text: text that came from the endpoint (a reply, an error message)
+        :return: it without the API key or the base URL's credentials (``<redacted>`` instead)
+        """
+        return scrub(text, self._endpoint.secrets)
 
     def describe(self) -> dict[str, Any]:
         """

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from sb3_llmae.experts.llm.errors import LLMEndpointError
+from sb3_llmae.experts.llm.redaction import shown_url, url_credentials
 
 BASE_URL_ENV = "OPENAI_BASE_URL"
 API_KEY_ENV = "OPENAI_API_KEY"
@@ -29,14 +33,32 @@ class Endpoint:
     """
     A resolved endpoint.
 
-    :param base_url: the endpoint's URL, without a trailing slash
+    :param base_url: the endpoint's URL as it is shown and stored (messages, metadata), without a trailing
+        slash; credentials written into the URL are ``<redacted>`` in it
     :param api_key: the key to send, ``None`` when there is none (local servers)
     :param origin: where ``base_url`` came from, for error messages
+    :param request_url: the URL requests go to, credentials included, without its query; ``None``:
+        ``base_url``
+    :param query: the base URL's query parameters, sent with every request (``?api-key=...``)
+    :param url_secrets: the credentials written into the URL, kept out of everything shown or stored
     """
 
     base_url: str
     api_key: str | None = field(repr=False)
     origin: str
+    request_url: str | None = field(default=None, repr=False)
+    query: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    url_secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def url(self) -> str:
+        """The URL to hand the ``openai`` client (without the query, which goes as ``default_query``)."""
+        return self.request_url or self.base_url
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The API key and the URL's credentials: never shown, logged or stored."""
+        return (*((self.api_key,) if self.api_key else ()), *self.url_secrets)
 
     @property
     def client_api_key(self) -> str:
@@ -71,7 +93,16 @@ def resolve_endpoint(base_url: str | None = None, api_key: str | None = None) ->
         origin = f"${BASE_URL_ENV}"
     else:
         origin = f"the default, used when only ${API_KEY_ENV} is set"
-    url = base_url or os.environ.get(BASE_URL_ENV) or OPENAI_BASE_URL
+    url = (base_url or os.environ.get(BASE_URL_ENV) or OPENAI_BASE_URL).strip()
+    parts = urlsplit(url)
+    # The query goes with every request (the openai client would append paths after it), and the
+    # credentials in the URL (userinfo, ?api-key=) are kept apart from the URL that is shown.
+    request_url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).rstrip("/")
     return Endpoint(
-        base_url=url.rstrip("/"), api_key=api_key or os.environ.get(API_KEY_ENV) or None, origin=origin
+        base_url=shown_url(urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), parts.query, ""))),
+        api_key=api_key or os.environ.get(API_KEY_ENV) or None,
+        origin=origin,
+        request_url=request_url,
+        query=MappingProxyType(dict(parse_qsl(parts.query, keep_blank_values=True))),
+        url_secrets=tuple(url_credentials(url)),
     )

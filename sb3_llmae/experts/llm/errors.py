@@ -15,6 +15,13 @@ class AttemptTimedOut(Exception):
     """One attempt took longer than the timeout as a whole (a hanging or trickling server)."""
 
 
+class ReplyBroken(Exception):
+    """
+    The connection broke while one attempt's reply was read: closed in the middle of the body, reset, or
+    a body that cannot be decoded. Transient, as a timeout is: the attempt is retried.
+    """
+
+
 class LLMRequestError(LLMEndpointError):
     """
     A chat request failed: either with a non-retryable error or after all retries.

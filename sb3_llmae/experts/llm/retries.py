@@ -6,6 +6,7 @@ import datetime
 import email.utils
 import math
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 import openai
 
 from sb3_llmae.experts.llm.endpoint import API_KEY_ENV, Endpoint
-from sb3_llmae.experts.llm.errors import AttemptTimedOut
-from sb3_llmae.experts.llm.redaction import redact
+from sb3_llmae.experts.llm.errors import AttemptTimedOut, ReplyBroken
+from sb3_llmae.experts.llm.redaction import Secrets, redact
 
 # Request timeouts, rate limits and server-side failures are transient; other 4xx are the caller's mistake.
 RETRYABLE_STATUS_CODES = frozenset({408, 429})
@@ -95,17 +96,18 @@ class FailedAttempt:
     cause: BaseException | None = None
 
 
-def classify_failure(error: Exception, timeout: float, api_key: str | None) -> FailedAttempt:
+def classify_failure(error: Exception, timeout: float, api_key: Secrets) -> FailedAttempt:
     """
     :param error: what an attempt raised: an ``openai.APIStatusError``, ``APITimeoutError``,
         ``APIConnectionError`` or :class:`AttemptTimedOut`
     :param timeout: the attempt's timeout in seconds, for the message
-    :param api_key: the key, to keep out of the message
+    :param api_key: the key (or every credential of the endpoint), to keep out of the message
     :return: the failure
     """
     if isinstance(error, openai.APIStatusError):
+        too_long = context_length_reason(error)
         return FailedAttempt(
-            reason=f"HTTP {error.status_code}: {redact(error.message, api_key)}",
+            reason=too_long or f"HTTP {error.status_code}: {redact(error.message, api_key)}",
             status_code=error.status_code,
             retryable=error.status_code in RETRYABLE_STATUS_CODES or error.status_code >= 500,
             retry_after=parse_retry_after(error.response.headers),
@@ -115,12 +117,65 @@ def classify_failure(error: Exception, timeout: float, api_key: str | None) -> F
         return FailedAttempt(
             f"no complete reply within the {timeout:g} s timeout", None, retryable=True, cause=cause
         )
+    if isinstance(error, ReplyBroken):
+        return FailedAttempt(
+            f"the connection broke in the middle of the reply ({redact(str(error), api_key)})",
+            None,
+            retryable=True,
+            cause=error,
+        )
     if isinstance(error, openai.APIConnectionError):
         underlying = error.__cause__ if error.__cause__ is not None else error
         return FailedAttempt(
             f"connection failed ({type(underlying).__name__})", None, retryable=True, cause=error
         )
     raise TypeError(f"not a request failure: {type(error).__name__}") from error
+
+
+PROMPT_TOO_LONG = "the prompt is too long"
+_NUMBERS = re.compile(r"\d[\d,]*")
+
+
+def context_length_reason(error: openai.APIStatusError) -> str | None:
+    """
+    A context-length refusal in words: OpenAI's (``context_length_exceeded``), vLLM's ("maximum context
+    length is N tokens ... you requested M tokens (P in the messages, C in the completion)") and
+    llama.cpp's (``exceed_context_size_error`` with ``n_prompt_tokens`` and ``n_ctx``).
+
+    :param error: an HTTP error reply
+    :return: that the prompt is too long, how long it was against what fits, and what shortens it;
+        ``None`` for any other error
+    """
+    body = error.body if isinstance(error.body, dict) else {}
+    detail = body.get("error", body) if isinstance(body.get("error", body), dict) else body
+    text = str(detail.get("message") or error.message)
+    kind = f"{detail.get('code', '')} {detail.get('type', '')}"
+    lowered = text.lower()
+    if error.status_code != 400 or not (
+        "context_length" in kind or "exceed_context" in kind or "context length" in lowered
+        or "context size" in lowered or "context window" in lowered
+    ):  # fmt: skip
+        return None
+    numbers = [int(number.replace(",", "")) for number in _NUMBERS.findall(text)]
+    # llama.cpp's fields; else "maximum context length is N tokens" comes first, then what was asked
+    limit = detail.get("n_ctx") or (numbers[0] if numbers else None)
+    if detail.get("n_prompt_tokens"):
+        sizes = f" ({detail['n_prompt_tokens']} prompt tokens; the model's context holds {limit})"
+    elif "in the messages" in lowered and len(numbers) >= 4:
+        sizes = (
+            f" ({numbers[1]} tokens asked for: {numbers[2]} of prompt + {numbers[3]} of completion; the "
+            f"model's context holds {limit})"
+        )
+    elif len(numbers) >= 2:
+        sizes = f" ({numbers[1]} prompt tokens; the model's context holds {limit})"
+    else:
+        sizes = ""
+    return (
+        f"{PROMPT_TOO_LONG} for the model's context{sizes}. Shorten it: step mode names fewer past "
+        "actions with a smaller history_length, plan mode sends the whole map (prefer step mode on large "
+        "envs), a lower max_tokens (--max-tokens) leaves more room for the prompt; or serve the model with "
+        "a longer context (llama.cpp: --ctx-size, vLLM: --max-model-len)"
+    )
 
 
 def failure_message(model: str, endpoint: Endpoint, failure: FailedAttempt, attempts: int) -> str:
@@ -145,8 +200,15 @@ def failure_message(model: str, endpoint: Endpoint, failure: FailedAttempt, atte
         advice = "The endpoint is rate limiting: run fewer parallel workers or raise max_retries"
     elif status_code is not None and status_code >= 500:
         advice = "The server failed: check its logs, or retry later"
+    elif failure.reason.startswith(PROMPT_TOO_LONG):
+        advice = "Not retried: the same prompt fails the same way"
     elif status_code is not None:
         advice = "The endpoint rejected the request: check the model name and sampling parameters"
+    elif failure.reason.startswith("the connection broke"):
+        advice = (
+            "The network or a proxy dropped the connection on every attempt: check the proxy, retry later "
+            "or raise max_retries (--max-retries)"
+        )
     elif failure.reason.startswith("no complete reply"):
         advice = "The server is overloaded or the model is slow: raise the timeout or run fewer workers"
     else:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
 # Parameters that ChatClient sets itself, so extra_params may not override them.
+# The longest attempt a timeout may allow (a day): beyond it timers overflow and nothing would end.
+MAX_TIMEOUT_S = 86_400.0
 RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream"})
 
 
@@ -52,6 +55,13 @@ class ChatSettings:
     tpm: float | None = None
 
     def __post_init__(self) -> None:
+        # NaN passes every comparison below unnoticed, and an infinite or huge wait overflows timers
+        for name in ("temperature", "timeout", "backoff_base_s", "backoff_max_s", "rpm", "tpm"):
+            value = getattr(self, name, None)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        if self.timeout > MAX_TIMEOUT_S:
+            raise ValueError(f"timeout must be at most {MAX_TIMEOUT_S:g} s (a day), got {self.timeout}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens <= 0:

@@ -18,7 +18,7 @@ import openai
 
 from sb3_llmae.experts.llm.cancellation import Cancellation
 from sb3_llmae.experts.llm.endpoint import Endpoint
-from sb3_llmae.experts.llm.errors import AttemptTimedOut, LLMRequestError
+from sb3_llmae.experts.llm.errors import AttemptTimedOut, LLMRequestError, ReplyBroken
 from sb3_llmae.experts.llm.rate_limit import RateLimiter
 from sb3_llmae.experts.llm.redaction import redact
 from sb3_llmae.experts.llm.replies import (
@@ -105,13 +105,13 @@ class ChatTransport:
                 # A server that answers a chat request with a web page or garbage does so every time.
                 raise LLMRequestError(
                     f"LLM request to {self.endpoint.base_url} (model {self.model!r}) got a reply that is not "
-                    f"a chat completion: {redact(str(error), self.endpoint.api_key)}",
+                    f"a chat completion: {redact(str(error), self.endpoint.secrets)}",
                     base_url=self.endpoint.base_url,
                     status_code=None,
                     attempts=attempt + 1,
                 ) from None
-            except (openai.APIStatusError, openai.APIConnectionError, AttemptTimedOut) as error:
-                failure = classify_failure(error, self.settings.timeout, self.endpoint.api_key)
+            except (openai.APIStatusError, openai.APIConnectionError, AttemptTimedOut, ReplyBroken) as error:
+                failure = classify_failure(error, self.settings.timeout, self.endpoint.secrets)
             if not failure.retryable or attempt == self.settings.max_retries:
                 raise LLMRequestError(
                     failure_message(self.model, self.endpoint, failure, attempt + 1),
@@ -206,6 +206,12 @@ class ChatTransport:
             response = self.http_client.send(request, stream=True)
             try:
                 body = read_bounded(response.iter_bytes())
+            except MalformedReplyError:
+                raise
+            except httpx2.TimeoutException:
+                raise
+            except Exception as error:  # the HTTP stack's own errors: closed mid-body, reset, undecodable
+                raise ReplyBroken(f"{type(error).__name__}: {error}") from error
             finally:
                 response.close()
         except httpx2.TimeoutException as error:

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image as LoggedImage
 
+from sb3_llmae.atomic_files import atomic_path
 from sb3_llmae.envs import make_env, minigrid_id, unwrap_minigrid, vec_env_id
 from sb3_llmae.run_layout import HEATMAPS_DIR, heatmap_stem
 from sb3_llmae.training.callbacks.run_dir import resolve_log_dir
@@ -107,7 +108,8 @@ def save_png(rgb: np.ndarray, path: str | os.PathLike[str]) -> None:
     :param rgb: an RGB image ``(H, W, 3)``
     :param path: the PNG to write
     """
-    Image.fromarray(rgb).save(Path(path))
+    with atomic_path(path) as partial:
+        Image.fromarray(rgb).save(partial, format="PNG")
 
 
 class VisitationHeatmapCallback(BaseCallback):
@@ -203,7 +205,8 @@ class VisitationHeatmapCallback(BaseCallback):
         """
         step = self.num_timesteps
         stem = self.heatmap_dir / heatmap_stem(step)
-        np.save(stem.with_suffix(".npy"), self.counts)
+        with atomic_path(stem.with_suffix(".npy")) as partial:
+            np.save(partial, self.counts)
         rgb = draw_heatmap(self.counts, self.background, title=f"{self.env_id} step {step}")
         save_png(rgb, stem.with_suffix(".png"))
         self.logger.record(

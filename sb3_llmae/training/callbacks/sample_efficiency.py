@@ -16,6 +16,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, EventCallback
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_llmae.atomic_files import write_text_atomic
 from sb3_llmae.envs import ObsMode, minigrid_id, obs_mode_of, vec_env_id
 from sb3_llmae.run_layout import (
     CSV_COLUMNS,
@@ -241,4 +242,4 @@ class SampleEfficiencyCallback(EventCallback):
                 kind: {f"{threshold:g}": reached for threshold, reached in steps.items()}
                 for kind, steps in self.first_step_reached.items()
             }
-            (self.eval_dir / THRESHOLDS_FILE).write_text(json.dumps(serialisable, indent=2) + "\n")
+            write_text_atomic(self.eval_dir / THRESHOLDS_FILE, json.dumps(serialisable, indent=2) + "\n")
