@@ -278,7 +278,7 @@ def ensure_llama_server(config: LocalServerConfig) -> Path:
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     build_dir = work_dir / "build"
     nice = ["nice", "-n", str(config.nice)] if config.nice and shutil.which("nice") else []
-    configure = [
+    configure: list[str | Path] = [
         cmake,
         "-S",
         source_root / "llama.cpp",
@@ -507,9 +507,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "stop":
             print("stopped" if stop(config) else "no local server was running")
         else:
-            server = running_server(config)
-            print(f"running at {server.base_url} (pid {server.pid})" if server else "not running")
-            return 0 if server else 1
+            running = running_server(config)
+            print(f"running at {running.base_url} (pid {running.pid})" if running else "not running")
+            return 0 if running else 1
     except LocalServerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
