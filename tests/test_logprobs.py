@@ -1,5 +1,6 @@
 """Action distributions read from top log-probabilities, in both shapes servers send."""
 
+import json
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from sb3_llmae.experts.llm.logprobs import (
     first_token_top_logprobs,
     valid_action_mass,
 )
+from sb3_llmae.experts.llm.replies import parse_completion_body
 from sb3_llmae.experts.llm.structured import action_response_format, parse_json_action
 
 N_ACTIONS = 7
@@ -103,3 +105,17 @@ def test_json_schema_names_every_action():
     assert [parse_json_action(f'{{"action": "{name}"}}') for name in names] == list(range(N_ACTIONS))
     for reply in ['{"action": "jump"}', "forward", '["forward"]', '{"action": 2}', "{"]:
         assert parse_json_action(reply) is None
+
+
+def test_the_reply_body_keeps_finish_reason_and_logprobs():
+    logprobs = chat_shape({"5": -0.05, "2": -3.2})
+    body = {
+        "choices": [{"message": {"content": "5"}, "finish_reason": "length", "logprobs": logprobs}],
+        "usage": {"prompt_tokens": 90, "completion_tokens": 1},
+    }
+    reply = parse_completion_body(json.dumps(body).encode())
+    assert (reply.text, reply.finish_reason, reply.completion_tokens) == ("5", "length", 1)
+    distribution = action_distribution(first_token_top_logprobs(reply.logprobs), N_ACTIONS)
+    assert int(np.argmax(distribution)) == 5
+    bare = parse_completion_body(b'{"choices": [{"message": {"content": "hi"}, "finish_reason": 3}]}')
+    assert bare.finish_reason is None and bare.logprobs is None
