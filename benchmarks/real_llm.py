@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sb3_llmae import ChatClient, ChatSettings, LLMExpert, generate_demonstrations, make_env
+from sb3_llmae.demonstrations.containers import N_ACTIONS
 from sb3_llmae.testing.local_llm import MODEL_NAME
 
 ENVS = ("MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-5x5-v0")
@@ -95,9 +96,9 @@ def random_success_rate(env_id: str, episodes: int, max_steps: int, seed: int = 
         env = make_env(env_id, max_episode_steps=max_steps)
         env.reset(seed=episode)
         for _ in range(max_steps):
-            _, reward, terminated, truncated, _ = env.step(rng.randrange(int(env.action_space.n)))
+            _, reward, terminated, truncated, _ = env.step(rng.randrange(N_ACTIONS))
             if terminated or truncated:
-                successes += int(reward > 0)
+                successes += int(float(reward) > 0)
                 break
         env.close()
     return successes / episodes

@@ -247,5 +247,5 @@ def test_damaged_distributions_are_named(tmp_path):
     )
     save_demonstrations(demos, tmp_path / "d")
     (tmp_path / "d" / "action_probs.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="action_probs.npz is damaged"):
+    with pytest.raises(ValueError, match=r"action_probs\.npz is damaged"):
         load_demonstrations(tmp_path / "d")

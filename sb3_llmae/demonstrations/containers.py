@@ -234,7 +234,8 @@ class Demonstrations:
         if self.action_probs is not None:
             if len(self.action_probs) != len(self.trajectories):
                 raise ValueError(
-                    f"action_probs has {len(self.action_probs)} arrays for {len(self.trajectories)} trajectories."
+                    f"action_probs has {len(self.action_probs)} arrays for {len(self.trajectories)} "
+                    "trajectories."
                 )
             for index, (probs, trajectory) in enumerate(
                 zip(self.action_probs, self.trajectories, strict=True)

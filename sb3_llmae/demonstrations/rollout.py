@@ -21,6 +21,7 @@ from imitation.data.types import TrajectoryWithRew
 from tqdm.auto import tqdm
 
 from sb3_llmae.demonstrations.containers import (
+    N_ACTIONS,
     DemonstrationMetadata,
     Demonstrations,
     EpisodeRecord,
@@ -101,7 +102,7 @@ def rollout_episode(
         trajectory=trajectory,
         success=success,
         expert_summary=episode.summary(),
-        action_probs=_stacked_distributions(distributions, int(env.action_space.n)),
+        action_probs=_stacked_distributions(distributions, N_ACTIONS),
     )
 
 

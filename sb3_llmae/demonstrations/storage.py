@@ -222,17 +222,18 @@ class EpisodeStore:
             _write_atomic(path, "".join(json.dumps(entry) + "\n" for entry in transcript))
             summary["transcript"] = str(path.relative_to(self.directory))
         trajectory = record.trajectory
+        arrays: dict[str, Any] = {
+            "obs": np.asarray(trajectory.obs),
+            "acts": trajectory.acts,
+            "rews": trajectory.rews,
+            "terminal": trajectory.terminal,
+            "success": record.success,
+            "summary": json.dumps(summary),
+        }
+        if record.action_probs is not None:
+            arrays["action_probs"] = record.action_probs
         with _atomic_file(self._episode_path(record.seed)) as file:
-            np.savez_compressed(
-                file,
-                obs=np.asarray(trajectory.obs),
-                acts=trajectory.acts,
-                rews=trajectory.rews,
-                terminal=trajectory.terminal,
-                success=record.success,
-                summary=json.dumps(summary),
-                **({} if record.action_probs is None else {"action_probs": record.action_probs}),
-            )
+            np.savez_compressed(file, **arrays)
         self.saved += 1
 
     def load(self, seed: int) -> EpisodeRecord:
