@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import torch as th
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.utils import obs_as_tensor
 
 
 def soft_target_loss(
@@ -33,7 +32,10 @@ def soft_target_loss(
     :return: the loss and the cross-entropy alone (without the gradient)
     """
     distribution = policy.get_distribution(obs)
-    log_probs = th.log_softmax(distribution.distribution.logits, dim=-1)  # type: ignore[attr-defined]
+    categorical = distribution.distribution
+    if not isinstance(categorical, th.distributions.Categorical):
+        raise TypeError(f"Soft targets need a Discrete action space, the policy has {policy.action_space}.")
+    log_probs = th.log_softmax(categorical.logits, dim=-1)
     cross_entropy = -(targets * log_probs).sum(dim=-1).mean()
     entropy = distribution.entropy()
     loss = cross_entropy
@@ -94,7 +96,7 @@ def train_soft_targets(
             if done == total_batches:
                 break
             index = order[start : start + batch_size]
-            batch_obs = obs_as_tensor(obs[index], policy.device)
+            batch_obs = th.as_tensor(obs[index], device=policy.device)
             loss, cross_entropy = soft_target_loss(
                 policy, batch_obs, target_tensor[index], ent_weight=ent_weight, l2_weight=l2_weight
             )
