@@ -23,6 +23,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from sb3_llmae.experts.llm.cache import CachedReply, ResponseCache, request_key
+from sb3_llmae.experts.llm.context_length import context_overflow
 from sb3_llmae.experts.llm.rate_limit import RateLimiter
 from sb3_llmae.experts.llm.replies import (
     MalformedReplyError,
@@ -46,6 +47,12 @@ RETRYABLE_STATUS_CODES = frozenset({408, 429})
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 # Parameters that ChatClient sets itself, so extra_params may not override them.
 RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream"})
+
+# Where a reply in the prompts' format is over, sent as `stop` by default: the end-of-turn markers a model
+# served without its chat template writes as text (ChatML, which llama.cpp falls back to), a blank line,
+# and the start of a second reasoning. OpenAI accepts at most 4.
+DEFAULT_STOP_SEQUENCES: tuple[str, ...] = ("<|im_end|>", "<|im_start|>", "\n\n", "\nReasoning:")
+MAX_STOP_SEQUENCES = 4
 
 NO_ENDPOINT_MESSAGE = (
     f"No LLM endpoint is configured. Set {BASE_URL_ENV} to an OpenAI-compatible server "
@@ -98,6 +105,9 @@ class ChatResult:
     :param latency_s: wall time of the request in seconds, retries and waits included
     :param cached: whether the reply came from the response cache rather than the server
     :param retries: how many times the request was retried
+    :param finish_reason: why the reply ended (``"stop"``; ``"length"``: cut by ``max_tokens`` or the
+        server's context), ``None`` when the server does not say
+    :param logprobs: the reply's log-probabilities as the server sent them, ``None`` when there are none
     """
 
     text: str
@@ -106,6 +116,8 @@ class ChatResult:
     latency_s: float
     cached: bool
     retries: int
+    finish_reason: str | None = None
+    logprobs: Any = None
 
 
 @dataclass(eq=False)
@@ -187,6 +199,7 @@ class ChatSettings:
 
     :param temperature: sampling temperature; 0 for (near-)greedy replies that the cache re-uses
     :param max_tokens: most tokens per reply; ``None`` leaves it to the server
+    :param stop: sequences that end a reply (sent as ``stop``; at most 4); ``None`` or ``()`` sends none
     :param timeout: seconds one attempt may take in all (connecting, waiting and reading the whole reply)
         before it is abandoned (and retried)
     :param max_retries: how many times a failed request is retried (429 / 5xx / timeouts)
@@ -201,6 +214,7 @@ class ChatSettings:
 
     temperature: float = 0.0
     max_tokens: int | None = 256
+    stop: tuple[str, ...] | None = DEFAULT_STOP_SEQUENCES
     timeout: float = 60.0
     max_retries: int = 5
     extra_params: Mapping[str, Any] = field(default_factory=dict)
@@ -214,6 +228,14 @@ class ChatSettings:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise ValueError(f"max_tokens must be positive or None, got {self.max_tokens}")
+        if self.stop is not None:
+            stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+            if len(stop) > MAX_STOP_SEQUENCES or not all(isinstance(s, str) and s for s in stop):
+                raise ValueError(
+                    f"stop must be at most {MAX_STOP_SEQUENCES} non-empty strings (OpenAI's limit), "
+                    f"got {self.stop!r}"
+                )
+            object.__setattr__(self, "stop", stop or None)
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
         if self.max_retries < 0:
@@ -349,13 +371,21 @@ class ChatClient:
     def sampling_params(self) -> dict[str, Any]:
         """The parameters that shape a reply besides the messages (part of the cache key)."""
         settings = self.settings
+        # `stop` only when set, so that the cache keys of requests without one stay as they were.
+        stop = {"stop": list(settings.stop)} if settings.stop else {}
         return {
             "temperature": settings.temperature,
             "max_tokens": settings.max_tokens,
+            **stop,
             **settings.extra_params,
         }
 
-    def complete(self, messages: Sequence[Mapping[str, str]], sample_index: int = 0) -> ChatResult:
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        sample_index: int = 0,
+        params: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
         """
         Ask the model for the next assistant message, from the cache when it holds the answer. With a
         cache, concurrent requests for the same key make one call: the others wait and share its reply
@@ -364,23 +394,26 @@ class ChatClient:
         :param messages: the chat so far, as ``{"role": ..., "content": ...}`` dicts
         :param sample_index: which sample of this prompt is wanted; at temperature > 0 each index is a
             separate cache entry (so repeated episodes may differ), at temperature 0 it is ignored
+        :param params: request parameters of this request alone, over the settings' (e.g. ``max_tokens``,
+            ``logprobs``, ``response_format``); part of the cache key
         :return: the reply, with its token usage and latency
         :raises LLMRequestError: when the request fails with a non-retryable error or after all retries
         :raises LLMRequestCancelled: when :meth:`cancel` is called while the request is under way
         """
         if sample_index < 0:
             raise ValueError(f"sample_index must be >= 0, got {sample_index}")
+        params = dict(params or {})
         if self.cache is None:
-            return self._complete_once(messages, sample_index)
+            return self._complete_once(messages, sample_index, params)
         start = time.perf_counter()
         called = False
 
         def call_once() -> ChatResult:
             nonlocal called
             called = True
-            return self._complete_once(messages, sample_index)
+            return self._complete_once(messages, sample_index, params)
 
-        key = request_key(self.model, messages, self.sampling_params, sample_index)
+        key = request_key(self.model, messages, {**self.sampling_params, **params}, sample_index)
         try:
             result, shared = self._flights.run(key, call_once)
         except LLMRequestError:
@@ -392,19 +425,22 @@ class ChatClient:
         self.usage.record_cache_hit()
         return dataclasses.replace(result, latency_s=time.perf_counter() - start, cached=True, retries=0)
 
-    def _complete_once(self, messages: Sequence[Mapping[str, str]], sample_index: int) -> ChatResult:
+    def _complete_once(
+        self, messages: Sequence[Mapping[str, str]], sample_index: int, params: Mapping[str, Any]
+    ) -> ChatResult:
         """
         :meth:`complete` without the sharing of concurrent identical requests.
 
         :param messages: the chat so far
         :param sample_index: which sample of this prompt is wanted
+        :param params: this request's own parameters
         :return: the reply
         """
         epoch = self._cancel_epoch
         start = time.perf_counter()
         key = None
         if self.cache is not None:
-            key = request_key(self.model, messages, self.sampling_params, sample_index)
+            key = request_key(self.model, messages, {**self.sampling_params, **params}, sample_index)
             hit = self.cache.get(key)
             if hit is not None:
                 self.usage.record_cache_hit()
@@ -416,9 +452,11 @@ class ChatClient:
                     latency_s=time.perf_counter() - start,
                     cached=True,
                     retries=0,
+                    finish_reason=hit.finish_reason,
+                    logprobs=hit.logprobs,
                 )
         try:
-            reply, retries = self._create_with_retries(messages, epoch)
+            reply, retries = self._create_with_retries(messages, epoch, params)
         except LLMRequestError:
             self.usage.record_failure()
             raise
@@ -438,7 +476,9 @@ class ChatClient:
                 # Another process may have stored a reply first: its reply is the one a replay gets, so it
                 # is the one this run uses too.
                 text = self.cache.put(
-                    key, CachedReply(text, prompt_tokens, completion_tokens), self.model
+                    key,
+                    CachedReply(text, prompt_tokens, completion_tokens, reply.finish_reason, reply.logprobs),
+                    self.model,
                 ).text
             except sqlite3.Error as error:
                 # The reply is paid for and good; losing its cache entry only costs a re-run.
@@ -450,6 +490,8 @@ class ChatClient:
             latency_s=latency_s,
             cached=False,
             retries=retries,
+            finish_reason=reply.finish_reason,
+            logprobs=reply.logprobs,
         )
 
     def cancel(self) -> None:
@@ -562,13 +604,14 @@ class ChatClient:
             self._cancel_condition.wait_for(lambda: self._cancel_epoch != epoch, timeout=seconds)
 
     def _create_with_retries(
-        self, messages: Sequence[Mapping[str, str]], epoch: int
+        self, messages: Sequence[Mapping[str, str]], epoch: int, params: Mapping[str, Any] | None = None
     ) -> tuple[ReplyContent, int]:
         """
         Send the request until it succeeds, fails for good or runs out of retries.
 
         :param messages: the chat so far
         :param epoch: the cancellation epoch the request started in
+        :param params: this request's own parameters, over the settings'
         :return: the reply and how many retries it took
         """
         request: dict[str, Any] = {
@@ -578,8 +621,10 @@ class ChatClient:
         }
         if self.settings.max_tokens is not None:
             request["max_tokens"] = self.settings.max_tokens
-        if self.settings.extra_params:
-            request["extra_body"] = dict(self.settings.extra_params)
+        if self.settings.stop:
+            request["stop"] = list(self.settings.stop)
+        if self.settings.extra_params or params:
+            request["extra_body"] = {**self.settings.extra_params, **(params or {})}
         attempt = 0
         while True:
             try:
@@ -594,6 +639,15 @@ class ChatClient:
                     attempts=attempt + 1,
                 ) from None
             except openai.APIStatusError as error:
+                overflow = context_overflow(str(error.message)) if error.status_code in (400, 413) else None
+                if overflow is not None:
+                    # The same prompt overflows every time: no retry, and no advice about the model name.
+                    raise LLMRequestError(
+                        f"LLM request to {self.base_url} (model {self.model!r}): {overflow.message()}.",
+                        base_url=self.base_url,
+                        status_code=error.status_code,
+                        attempts=attempt + 1,
+                    ) from None
                 last_error: Exception = error
                 status_code: int | None = error.status_code
                 retryable = error.status_code in RETRYABLE_STATUS_CODES or error.status_code >= 500
