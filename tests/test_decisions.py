@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 
 from sb3_llmae import generate_demonstrations, make_env
+from sb3_llmae.cli import main
 from sb3_llmae.envs import unwrap_minigrid
 from sb3_llmae.experts.llm.client import DEFAULT_STOP_SEQUENCES, ChatClient, ChatSettings, LLMRequestError
 from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.experts.llm.logprobs import LOGPROBS_ANSWER_PROMPT, LogprobsUnsupportedError
 from sb3_llmae.experts.llm.observation_text import ACTION_NAMES
 from sb3_llmae.experts.llm.parsing import parse_action
+from sb3_llmae.experts.llm.prompts import STEP_TEMPLATES
 from sb3_llmae.experts.llm.structured import JSON_ANSWER_PROMPT
 from sb3_llmae.testing.oracle import OracleResponder
 from sb3_llmae.testing.server import FakeReply
@@ -175,3 +177,32 @@ def _reset(env_id: str):
     env = make_env(env_id)
     env.reset(seed=0)
     return unwrap_minigrid(env)
+
+
+def test_generate_cli_with_logprobs_template_stop_and_history(fake_openai_server, tmp_path, capsys):
+    fake_openai_server.responder = lambda request: FakeReply.with_top_logprobs({"2": -0.2, "1": -1.8})
+    out = tmp_path / "demos"
+    args = ["generate", "--env", "MiniGrid-Empty-5x5-v0", "--expert", "llm", "--model", "m",
+            "--base-url", fake_openai_server.base_url, "--episodes", "1", "--max-episode-steps", "3",
+            "--decision", "logprobs", "--template", "compact", "--max-history", "1", "--stop", "none",
+            "--keep-failures", "--no-cache", "--no-progress", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    # One token per step is what logprobs asks for: no reply counts as cut.
+    assert "replies cut by max_tokens: 0 of 3" in printed and "WARNING" not in printed
+    body = fake_openai_server.requests[-1].body
+    assert "stop" not in body and len(body["messages"]) == 2
+    assert body["messages"][0]["content"] == STEP_TEMPLATES["compact"].system
+    assert "Your last action (oldest first): forward." in body["messages"][-1]["content"]
+    assert (out / "action_probs.npz").exists()
+
+
+def test_generate_cli_says_why_plan_mode_fell_back(fake_openai_server, tmp_path, capsys):
+    fake_openai_server.responder = lambda request: "Actions: [left]"
+    args = ["generate", "--env", "MiniGrid-Empty-5x5-v0", "--expert", "llm", "--model", "m",
+            "--base-url", fake_openai_server.base_url, "--episodes", "1", "--max-episode-steps", "4",
+            "--mode", "plan", "--max-plans", "2", "--keep-failures", "--no-cache", "--no-progress",
+            "--out", str(tmp_path / "d")]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "fallback rate: 50.0% of steps (all after the plan budget ran out: raise --max-plans)" in printed

@@ -16,7 +16,14 @@ from sb3_llmae.experts import Expert, LLMExpert, NoisyExpert, PlannerExpert
 from sb3_llmae.experts.llm import ChatSettings
 from sb3_llmae.experts.llm.batch import BatchSettings, check_batchable, fill_cache_by_batches
 from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, TokenPrices, estimate_generation_cost
-from sb3_llmae.experts.llm.expert import LLM_MODES
+from sb3_llmae.experts.llm.expert import (
+    DECISIONS,
+    DEFAULT_HISTORY_LENGTH,
+    DEFAULT_MAX_PLANS,
+    HIGH_CUT_RATE,
+    LLM_MODES,
+)
+from sb3_llmae.experts.llm.prompts import PLAN_TEMPLATES, STEP_TEMPLATES
 
 EXPERT_CHOICES = ("planner", "llm")
 CHAT_DEFAULTS = ChatSettings()
@@ -54,9 +61,11 @@ def make_base_expert(args: argparse.Namespace) -> Expert:
         raise ValueError(
             "--expert llm needs --model NAME (the model as the endpoint knows it, e.g. llama3.1)."
         )
+    stop = CHAT_DEFAULTS.stop if args.stop is None else tuple(s for s in args.stop if s.lower() != "none")
     settings = ChatSettings(
         temperature=args.temperature,
         max_tokens=args.max_tokens,
+        stop=stop or None,
         timeout=args.timeout,
         max_retries=args.max_retries,
         rpm=args.rpm,
@@ -68,8 +77,20 @@ def make_base_expert(args: argparse.Namespace) -> Expert:
         base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
     ):
         base_url = DRY_RUN_BASE_URL
+    if args.max_history < 0:
+        raise ValueError(f"--max-history must be >= 0, got {args.max_history}.")
     expert = LLMExpert(
-        args.model, mode=args.mode, base_url=base_url, settings=settings, cache=cache, prices=prices_of(args)
+        args.model,
+        mode=args.mode,
+        base_url=base_url,
+        settings=settings,
+        cache=cache,
+        prices=prices_of(args),
+        decision=args.decision,
+        step_template=STEP_TEMPLATES[args.template],
+        plan_template=PLAN_TEMPLATES[args.template],
+        history_length=args.max_history,
+        max_plans=args.max_plans,
     )
     if args.batch:
         check_batchable(expert)
@@ -178,10 +199,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     inner = expert.expert if isinstance(expert, NoisyExpert) else expert
     if isinstance(inner, LLMExpert):
         lines.append(usage_line(inner.usage()))
-        lines.append(
-            f"fallback rate: {stats['fallback_rate']:.1%} of steps (no valid action in the reply); "
-            f"{stats['mostly_fallback_episodes']} episodes played mostly by the fallback"
-        )
+        lines += llm_reply_lines(demos.metadata["episodes"], stats)
         if stats["fallback_rate"] >= HIGH_FALLBACK_RATE:
             lines.append(
                 "WARNING: a high fallback rate: these episodes show the fallback action, not the model. "
@@ -190,6 +208,41 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lines += [f"wall time: {time.perf_counter() - start:.1f} s", f"demonstrations written to {args.out}"]
     print("\n".join(lines))
     return 0
+
+
+def llm_reply_lines(episodes: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
+    """
+    :param episodes: the per-episode metadata of an LLM run
+    :param stats: the run's statistics
+    :return: the summary lines on fallbacks (and why) and on replies cut by ``max_tokens``
+    """
+    budget = sum(int(episode.get("fallbacks_max_plans", 0)) for episode in episodes)
+    fallbacks = sum(int(episode.get("fallbacks", 0)) for episode in episodes)
+    if fallbacks == 0:
+        why = "no fallback"
+    elif budget == fallbacks:
+        why = "all after the plan budget ran out: raise --max-plans"
+    elif budget:
+        why = (
+            f"{fallbacks - budget} after replies without a valid action, {budget} after the plan budget "
+            "ran out"
+        )
+    else:
+        why = "no valid action in the reply"
+    lines = [
+        f"fallback rate: {stats['fallback_rate']:.1%} of steps ({why}); "
+        f"{stats['mostly_fallback_episodes']} episodes played mostly by the fallback"
+    ]
+    replies = sum(int(episode.get("requests", 0)) for episode in episodes)
+    cut = sum(int(episode.get("cut_replies", 0)) for episode in episodes)
+    if replies:
+        lines.append(f"replies cut by max_tokens: {cut} of {replies} ({cut / replies:.0%})")
+        if cut / replies >= HIGH_CUT_RATE:
+            lines.append(
+                "WARNING: many replies were cut by max_tokens (finish_reason 'length'): raise --max-tokens, "
+                "or check that the stop sequences (--stop) end the answer format."
+            )
+    return lines
 
 
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -219,6 +272,34 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
         "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL); key: $OPENAI_API_KEY"
     )
     llm.add_argument("--mode", choices=LLM_MODES, default="step", help="one request per step, or one plan")
+    llm.add_argument(
+        "--decision",
+        choices=DECISIONS,
+        default="text",
+        help="step mode: parse free text; take the most probable action token (logprobs: one token per "
+        "step, its distribution kept for soft-target BC); or a JSON-schema answer (json)",
+    )
+    llm.add_argument(
+        "--template",
+        choices=tuple(STEP_TEMPLATES),
+        default="full",
+        help="prompt: with examples (full), without (zero-shot), or short for small contexts (compact)",
+    )
+    llm.add_argument(
+        "--max-history",
+        type=int,
+        default=DEFAULT_HISTORY_LENGTH,
+        help="recent actions named in the step prompt",
+    )
+    llm.add_argument(
+        "--max-plans", type=int, default=DEFAULT_MAX_PLANS, help="plan mode: most plans per episode"
+    )
+    llm.add_argument(
+        "--stop",
+        action="append",
+        help="a sequence that ends a reply (repeat for several, at most 4; 'none': send none); default: "
+        + ", ".join(repr(s) for s in CHAT_DEFAULTS.stop or ()),
+    )
     llm.add_argument("--temperature", type=float, default=CHAT_DEFAULTS.temperature)
     llm.add_argument("--max-tokens", type=int, default=CHAT_DEFAULTS.max_tokens)
     llm.add_argument(

@@ -55,6 +55,10 @@ SAMPLES_PER_EPISODE = 100_000
 OPERATIONAL_SETTINGS = frozenset({"base_url", "timeout", "max_retries", "cache", "rpm", "tpm"})
 # An episode is marked as played mostly by the fallback action above this share of its steps.
 MOSTLY_FALLBACK_RATE = 0.5
+# How many recent actions step mode names in its prompt.
+DEFAULT_HISTORY_LENGTH = 4
+# Most plans plan mode requests per episode.
+DEFAULT_MAX_PLANS = 5
 # Replies cut by max_tokens (finish_reason "length") above this share of a run are warned about.
 HIGH_CUT_RATE = 0.2
 
@@ -194,6 +198,7 @@ class LLMEpisode(ExpertEpisode):
             sample_index=self.seed * SAMPLES_PER_EPISODE + self.n_requests,
             params={"max_tokens": 1, "logprobs": True, "top_logprobs": TOP_LOGPROBS},
         )
+        # Not counted as cut: one token is the whole answer here.
         self.n_requests += 1
         try:
             top = first_token_top_logprobs(result.logprobs)
@@ -341,14 +346,18 @@ class LLMExpert(Expert):
         cache: ResponseCache | str | Path | None = None,
         step_template: PromptTemplate = STEP_TEMPLATE,
         plan_template: PromptTemplate = PLAN_TEMPLATE,
-        history_length: int = 4,
-        max_plans: int = 5,
+        history_length: int = DEFAULT_HISTORY_LENGTH,
+        max_plans: int = DEFAULT_MAX_PLANS,
         fallback: Fallback = "random_turn",
         prices: TokenPrices | None = None,
         decision: Decision = "text",
     ) -> None:
         if mode not in LLM_MODES:
             raise ValueError(f"Unknown mode {mode!r}: choose one of {', '.join(LLM_MODES)}.")
+        if history_length < 0 or max_plans < 1:
+            raise ValueError(
+                f"history_length must be >= 0 and max_plans >= 1, got {history_length} and {max_plans}."
+            )
         if decision not in DECISIONS:
             raise ValueError(f"Unknown decision {decision!r}: choose one of {', '.join(DECISIONS)}.")
         if decision != "text" and mode != "step":
