@@ -193,7 +193,7 @@ def test_generate_cli_with_logprobs_template_stop_and_history(fake_openai_server
     body = fake_openai_server.requests[-1].body
     assert "stop" not in body and len(body["messages"]) == 2
     assert body["messages"][0]["content"] == STEP_TEMPLATES["compact"].system
-    assert "Your last action (oldest first): forward." in body["messages"][-1]["content"]
+    assert "Your last 1 actions (oldest first): forward." in body["messages"][-1]["content"]
     assert (out / "action_probs.npz").exists()
 
 
