@@ -14,7 +14,8 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
-from sb3_llmae import generate_demonstrations, make_env, make_vec_env
+from sb3_llmae import generate_demonstrations, make_vec_env
+from sb3_llmae.envs import make_env
 from sb3_llmae.experts.planner import PlannerExpert
 
 

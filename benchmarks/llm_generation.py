@@ -31,7 +31,7 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae import generate_demonstrations
 from sb3_llmae.experts.base import Expert, ExpertEpisode
-from sb3_llmae.experts.llm.client import ChatClient, ChatSettings
+from sb3_llmae.experts.llm import ChatClient, ChatSettings
 from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.testing.oracle import OracleResponder
 from sb3_llmae.testing.server import FakeOpenAIServer, Responder

@@ -20,7 +20,7 @@ from pathlib import Path
 import datasets
 
 from sb3_llmae import generate_demonstrations
-from sb3_llmae.experts.llm.client import ChatClient, ChatSettings, LLMRequestError
+from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMRequestError
 from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.testing.oracle import OracleResponder
 from sb3_llmae.testing.server import FakeOpenAIServer
@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     datasets.disable_progress_bars()
     # Every refused request would log a warning.
-    logging.getLogger("sb3_llmae.experts.llm.client").setLevel(logging.ERROR)
+    logging.getLogger("sb3_llmae.experts.llm.transport").setLevel(logging.ERROR)
 
     print(
         f"{args.env}, {args.episodes} episodes, {args.workers} workers, server limit {args.rpm:g} rpm, "

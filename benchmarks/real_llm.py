@@ -24,8 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sb3_llmae import ChatClient, ChatSettings, LLMExpert, generate_demonstrations, make_env
+from sb3_llmae import generate_demonstrations
 from sb3_llmae.demonstrations.containers import N_ACTIONS
+from sb3_llmae.envs import make_env
+from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMExpert
 from sb3_llmae.testing.local_llm import MODEL_NAME
 
 ENVS = ("MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-5x5-v0")

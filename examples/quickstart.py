@@ -23,8 +23,10 @@ from pathlib import Path
 import datasets
 import torch as th
 
-from sb3_llmae import Expert, LLMExpert, PlannerExpert, generate_demonstrations
+from sb3_llmae import Expert, generate_demonstrations
 from sb3_llmae.experiments import CompareSettings, compare, plan_runs, resolve_methods, write_report
+from sb3_llmae.experts import LLMExpert, PlannerExpert
+from sb3_llmae.training.config import EvalConfig
 
 
 def choose_expert(args: argparse.Namespace, out: Path) -> tuple[Expert, str]:
@@ -80,8 +82,7 @@ def main() -> None:
         args.env,
         steps=args.steps,
         demos=str(out / "demonstrations"),
-        eval_freq=args.eval_freq,
-        n_eval_episodes=args.eval_episodes,
+        evaluation=EvalConfig(freq=args.eval_freq, n_episodes=args.eval_episodes),
     )
     runs = plan_runs(resolve_methods(["llmae", "scratch"]), args.seeds, settings, out / "runs")
     print(

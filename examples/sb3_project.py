@@ -22,12 +22,12 @@ from stable_baselines3.common.env_util import make_vec_env
 import sb3_llmae  # sb3-llmae: registers the sb3_llmae/<MiniGrid id> envs
 from sb3_llmae import (
     LLMInitCallback,
-    PlannerExpert,
     SampleEfficiencyCallback,
     VisitationHeatmapCallback,
     generate_demonstrations,
     make_ppo,
 )
+from sb3_llmae.experts import PlannerExpert
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
 
     # The user's own SB3 code: SB3's make_vec_env, on the plugin's wrapped id.
     env = make_vec_env(f"sb3_llmae/{args.env}", n_envs=4, seed=0)  # sb3-llmae: the env id
-    # make_ppo is PPO("MlpPolicy", env, policy_kwargs=sb3_llmae.default_policy_kwargs(...), ...)
+    # make_ppo is PPO("MlpPolicy", env, policy_kwargs=sb3_llmae.training.default_policy_kwargs(...), ...)
     # with the MinigridFeaturesExtractor; any PPO kwargs pass through.
     model = make_ppo(env, seed=0, tensorboard_log=str(out / "tensorboard"))  # sb3-llmae: the extractor
     callbacks = [

@@ -11,36 +11,11 @@ except ImportError as error:
         "pip install --no-deps imitation==1.0.1"
     ) from error
 
-from sb3_llmae.demonstrations import (
-    Demonstrations,
-    generate_demonstrations,
-    load_demonstrations,
-    save_demonstrations,
-)
-from sb3_llmae.envs import MinigridImageWrapper, make_env, make_vec_env, register_envs
-from sb3_llmae.experts import (
-    Expert,
-    ExpertEpisode,
-    LLMExpert,
-    NoisyExpert,
-    PlannerExpert,
-    UnsupportedEnvError,
-)
-from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMEndpointError, PromptTemplate, ResponseCache
+from sb3_llmae.demonstrations import Demonstrations, generate_demonstrations, load_demonstrations
+from sb3_llmae.envs import make_vec_env, register_envs
+from sb3_llmae.experts import Expert
 from sb3_llmae.features import MinigridFeaturesExtractor
-from sb3_llmae.training import (
-    KLPPO,
-    REFERENCE_PPO_KWARGS,
-    BCReport,
-    EvaluationResult,
-    default_policy_kwargs,
-    evaluate_success,
-    llm_init_ppo,
-    load_ppo,
-    make_ppo,
-    pretrain_bc,
-    warm_up_critic,
-)
+from sb3_llmae.training import BCConfig, default_policy_kwargs, llm_init_ppo, make_ppo, pretrain_bc
 from sb3_llmae.training.callbacks import (
     LLMInitCallback,
     SampleEfficiencyCallback,
@@ -54,40 +29,23 @@ except PackageNotFoundError:  # imported from a source tree that was never insta
 
 register_envs()
 
+# Entry and extension points only (default_policy_kwargs: rl-zoo3's YAML reads it from here); everything
+# else is imported from its subpackage (sb3_llmae.envs, .experts, .experts.llm, .demonstrations,
+# .training, .training.callbacks, .record).
 __all__ = [
-    "KLPPO",
-    "REFERENCE_PPO_KWARGS",
-    "BCReport",
-    "ChatClient",
-    "ChatSettings",
+    "BCConfig",
     "Demonstrations",
-    "EvaluationResult",
     "Expert",
-    "ExpertEpisode",
-    "LLMEndpointError",
-    "LLMExpert",
     "LLMInitCallback",
     "MinigridFeaturesExtractor",
-    "MinigridImageWrapper",
-    "NoisyExpert",
-    "PlannerExpert",
-    "PromptTemplate",
-    "ResponseCache",
     "SampleEfficiencyCallback",
-    "UnsupportedEnvError",
     "VisitationHeatmapCallback",
     "__version__",
     "default_policy_kwargs",
-    "evaluate_success",
     "generate_demonstrations",
     "llm_init_ppo",
     "load_demonstrations",
-    "load_ppo",
-    "make_env",
     "make_ppo",
     "make_vec_env",
     "pretrain_bc",
-    "register_envs",
-    "save_demonstrations",
-    "warm_up_critic",
 ]

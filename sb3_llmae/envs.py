@@ -75,12 +75,23 @@ class MinigridInfoWrapper(gym.Wrapper):
         observation, reward, terminated, truncated, info = self.env.step(action)
         info["agent_pos"] = self._agent_pos()
         if terminated or truncated:
-            info["is_success"] = bool(terminated and float(reward) > 0)
+            info["is_success"] = is_success(terminated, reward)
         return observation, reward, terminated, truncated, info
 
     def _agent_pos(self) -> tuple[int, int]:
         x, y = self.minigrid.agent_pos
         return int(x), int(y)
+
+
+def is_success(terminated: bool, reward: SupportsFloat) -> bool:
+    """
+    The one success rule of MiniGrid / BabyAI episodes.
+
+    :param terminated: whether the episode's last step terminated it (not a time-limit truncation)
+    :param reward: the reward of that last step
+    :return: whether the episode reached the goal: terminated with a positive reward
+    """
+    return bool(terminated and float(reward) > 0)
 
 
 def minigrid_env_ids() -> list[str]:
@@ -126,18 +137,40 @@ def minigrid_id(env_id: str) -> str:
     return check_env_id(env_id)
 
 
+def env_id_of(vec_env: VecEnv | None) -> str | None:
+    """
+    The one reader of a vec env's id.
+
+    :param vec_env: a vec env (any wrappers, e.g. ``model.get_env()``), or ``None``
+    :return: the id its first env was made with: the bare MiniGrid id for MiniGrid / BabyAI ids (also
+        ``sb3_llmae/<id>`` ones), the id itself for other envs; ``None`` if unknown (no env, no spec)
+    """
+    if vec_env is None:
+        return None
+    try:
+        spec = vec_env.get_attr("spec", indices=[0])[0]
+    except AttributeError:
+        return None
+    if spec is None:
+        return None
+    try:
+        return minigrid_id(spec.id)
+    except ValueError:
+        return str(spec.id).removeprefix(REGISTERED_PREFIX)
+
+
 def vec_env_id(vec_env: VecEnv) -> str:
     """
     :param vec_env: a vec env of MiniGrid / BabyAI envs (any wrappers)
     :return: the bare MiniGrid id its first env was made with
     :raises ValueError: if it holds no env made from a registered MiniGrid id
     """
-    spec = vec_env.get_attr("spec", indices=[0])[0]
-    if spec is None:
+    env_id = env_id_of(vec_env)
+    if env_id is None:
         raise ValueError(
             "The env was not made from a registered id (its spec is None): pass the env id explicitly."
         )
-    return minigrid_id(spec.id)
+    return minigrid_id(env_id)
 
 
 def check_obs_mode(obs_mode: str) -> ObsMode:

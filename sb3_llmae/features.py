@@ -47,7 +47,7 @@ class MinigridFeaturesExtractor(BaseFeaturesExtractor):
             raise ValueError(
                 "MinigridFeaturesExtractor needs MiniGrid's grid observation, a Box of shape (H, W, 3) "
                 f"or (3, H, W); got {observation_space}. Make the env with "
-                "sb3_llmae.make_env(env_id, obs_mode='image'), or use MlpPolicy for obs_mode='flat'."
+                "sb3_llmae.envs.make_env(env_id, obs_mode='image'), or use MlpPolicy for obs_mode='flat'."
             )
         # MiniGrid views are square, so only a (3, 3, 3) view is ambiguous: read it channels-last,
         # as our wrapper gives it.

@@ -9,22 +9,33 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from sb3_contrib import MaskablePPO, RecurrentPPO
-from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
-from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.save_util import load_from_zip_file
 
-from sb3_llmae.envs import make_env, minigrid_id, obs_mode_of
-from sb3_llmae.masks import minigrid_action_mask
-from sb3_llmae.training.evaluation import PolicyMemory, policy_of
+from sb3_llmae.training.evaluation import play_episodes
+from sb3_llmae.training.ppo import load_ppo
 
 logger = logging.getLogger(__name__)
 
 # Frames per second of the GIF, and how much longer the last frame of each episode stays on screen.
 DEFAULT_FPS = 8
 EPISODE_END_PAUSE_MS = 500
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """
+    What :func:`record_gif` records by default.
+
+    :param episodes: number of episodes, on reset seeds ``seed, seed + 1, ...``
+    :param seed: reset seed of the first episode
+    :param fps: frames per second of the GIF
+    :param tile_size: pixels per grid cell
+    """
+
+    episodes: int = 3
+    seed: int = 0
+    fps: int = DEFAULT_FPS
+    tile_size: int = 32
 
 
 @dataclass(frozen=True)
@@ -52,48 +63,17 @@ def gif_frame_ms(fps: int) -> int:
     return 10 * max(1, round(100 / fps))
 
 
-def algorithm_of(path: str | os.PathLike[str]) -> type[BaseAlgorithm]:
-    """
-    The algorithm class that loads a saved model, read from the policy class stored in its zip.
-
-    :param path: a model zip written by SB3's ``save()``
-    :return: ``MaskablePPO`` for a maskable policy, ``RecurrentPPO`` for a recurrent one, else ``PPO``
-        (which also loads the plugin's PPO variants: their extra settings are plain attributes)
-    :raises FileNotFoundError: if there is no such file
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No model file at {path}: pass the .zip written by model.save().")
-    data, _, _ = load_from_zip_file(path, device="cpu", load_data=True)
-    policy_class = (data or {}).get("policy_class")
-    if isinstance(policy_class, type) and issubclass(policy_class, MaskableActorCriticPolicy):
-        return MaskablePPO
-    if isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy):
-        return RecurrentPPO
-    return PPO
-
-
-def load_model(path: str | os.PathLike[str], algo: type[BaseAlgorithm] | None = None) -> BaseAlgorithm:
-    """
-    :param path: a model zip
-    :param algo: the class to load it with; ``None``: :func:`algorithm_of`
-    :return: the model, on CPU, without envs
-    """
-    algo = algo or algorithm_of(path)
-    return algo.load(Path(path), device="cpu")
-
-
 def record_gif(
     model: BaseAlgorithm | str | os.PathLike[str],
     env_id: str,
     out: str | os.PathLike[str],
     *,
-    episodes: int = 3,
-    seed: int = 0,
+    episodes: int = RecordConfig.episodes,
+    seed: int = RecordConfig.seed,
     deterministic: bool = True,
     max_episode_steps: int | None = None,
-    fps: int = DEFAULT_FPS,
-    tile_size: int = 32,
+    fps: int = RecordConfig.fps,
+    tile_size: int = RecordConfig.tile_size,
 ) -> list[RecordedEpisode]:
     """
     Play episodes of a model one after the other and write them as one animated GIF.
@@ -116,49 +96,33 @@ def record_gif(
     if episodes <= 0 or fps <= 0:
         raise ValueError(f"episodes and fps must be positive, got {episodes} and {fps}.")
     if not isinstance(model, BaseAlgorithm):
-        model = load_model(model)
-    bare_id = minigrid_id(env_id)
-    env = make_env(
-        bare_id,
-        obs_mode=obs_mode_of(bare_id, model.observation_space),
-        max_episode_steps=max_episode_steps,
-        render_mode="rgb_array",
-        tile_size=tile_size,
+        model = load_ppo(model, device="cpu")
+    seeds = range(seed, seed + episodes)
+    frames: list[list[np.ndarray]] = [[] for _ in seeds]
+    played = sorted(
+        play_episodes(
+            model,
+            env_id,
+            seeds,
+            max_episode_steps=max_episode_steps,
+            deterministic=deterministic,
+            env_kwargs={"render_mode": "rgb_array", "tile_size": tile_size},
+            on_frame=lambda index, env: frames[index].append(np.asarray(env.render())),
+        ),
+        key=lambda episode: episode.index,
     )
-    masked = isinstance(policy_of(model), MaskableActorCriticPolicy)
-    frames: list[np.ndarray] = []
-    durations: list[int] = []
     frame_ms = gif_frame_ms(fps)
-    recorded = []
-    try:
-        for episode_seed in range(seed, seed + episodes):
-            observation, _ = env.reset(seed=episode_seed)
-            memory = PolicyMemory(model, 1)
-            frames.append(np.asarray(env.render()))
-            episode_return, length, done, success = 0.0, 0, False, False
-            while not done:
-                predict_kwargs = memory.predict_kwargs([0])
-                if masked:
-                    predict_kwargs["action_masks"] = minigrid_action_mask(env)[None]
-                action, states = model.predict(
-                    observation[None], deterministic=deterministic, **predict_kwargs
-                )
-                memory.update([0], states)
-                observation, reward, terminated, truncated, _ = env.step(int(action[0]))
-                episode_return += float(reward)
-                length += 1
-                done = terminated or truncated
-                success = bool(terminated and float(reward) > 0)
-                frames.append(np.asarray(env.render()))
-            durations.extend([frame_ms] * (length + 1))
-            durations[-1] += EPISODE_END_PAUSE_MS
-            recorded.append(RecordedEpisode(episode_seed, length, episode_return, success))
-    finally:
-        env.close()
+    durations: list[int] = []
+    for episode_frames in frames:
+        durations.extend([frame_ms] * len(episode_frames))
+        durations[-1] += EPISODE_END_PAUSE_MS
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    images = [Image.fromarray(frame) for frame in frames]
+    images = [Image.fromarray(frame) for episode_frames in frames for frame in episode_frames]
     # Pillow merges identical consecutive frames (a turn into a wall, a pause), adding their durations.
     images[0].save(out, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    logger.info("Wrote %d episodes (%d frames) to %s.", episodes, len(frames), out)
-    return recorded
+    logger.info("Wrote %d episodes (%d frames) to %s.", episodes, len(images), out)
+    return [
+        RecordedEpisode(episode.seed, episode.length, episode.episode_return, episode.success)
+        for episode in played
+    ]

@@ -4,11 +4,13 @@ import json
 
 import pytest
 
-from sb3_llmae import ChatClient, LLMExpert, generate_demonstrations
+from sb3_llmae import generate_demonstrations
 from sb3_llmae.cli import main
 from sb3_llmae.demonstrations.rollout import rollout_episode
-from sb3_llmae.experts.llm.batch import BATCH_STATE_FILE, BatchSettings, LLMBatchError, fill_cache_by_batches
-from sb3_llmae.experts.llm.client import ChatSettings
+from sb3_llmae.experts import LLMExpert
+from sb3_llmae.experts.llm import ChatClient, ChatSettings
+from sb3_llmae.experts.llm.batch import BatchSettings, LLMBatchError, fill_cache_by_batches
+from sb3_llmae.experts.llm.batch_state import BATCH_STATE_FILE
 from sb3_llmae.testing.batch import FakeBatchAPI
 from sb3_llmae.testing.oracle import OracleResponder
 

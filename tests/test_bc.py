@@ -1,15 +1,20 @@
+import inspect
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from stable_baselines3 import DQN
 
-from sb3_llmae import make_vec_env, save_demonstrations
+from sb3_llmae import BCConfig, make_vec_env
+from sb3_llmae.demonstrations import save_demonstrations
+from sb3_llmae.training import EvalConfig
 from sb3_llmae.training.bc import pretrain_bc, score_on_demonstrations
 from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, empty_5x5_demos, same_weights, small_ppo, state_of
 
 # The scripted expert needs 5 steps: failing policies need not play Empty-5x5's 100.
 MAX_EPISODE_STEPS = 20
-EVAL_KWARGS = {"eval_max_episode_steps": MAX_EPISODE_STEPS}
+EVALUATION = EvalConfig(n_episodes=4, max_episode_steps=MAX_EPISODE_STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +33,9 @@ def test_bc_trains_the_models_own_policy_to_imitate(demos):
     report = pretrain_bc(
         model,
         demos,
-        epochs=20,
-        eval_env=ENV_ID,
-        eval_episodes=5,
-        eval_every=5,
-        **EVAL_KWARGS,
-        **FAST_BC_KWARGS,
+        BCConfig(epochs=20, eval_every=5, **FAST_BC_KWARGS),
+        evaluation=EvalConfig(n_episodes=5, max_episode_steps=MAX_EPISODE_STEPS),
+        eval_env_id=ENV_ID,
     )
 
     assert model.policy is policy
@@ -50,7 +52,7 @@ def test_bc_moves_the_actor_only(demos):
     model = small_ppo()
     critic_before = state_of(model.policy.value_net)
     actor_before = state_of(model.policy.action_net)
-    pretrain_bc(model.policy, demos, epochs=2, **FAST_BC_KWARGS)
+    pretrain_bc(model.policy, demos, BCConfig(epochs=2, **FAST_BC_KWARGS))
     assert same_weights(state_of(model.policy.value_net), critic_before)
     assert not same_weights(state_of(model.policy.action_net), actor_before)
 
@@ -60,12 +62,8 @@ def test_early_stopping_at_the_success_threshold(demos):
     report = pretrain_bc(
         model,
         demos,
-        epochs=200,
-        stop_at_success=0.5,
-        eval_every=2,
-        eval_episodes=4,
-        **EVAL_KWARGS,
-        **FAST_BC_KWARGS,
+        BCConfig(epochs=200, stop_at_success=0.5, eval_every=2, **FAST_BC_KWARGS),
+        evaluation=EVALUATION,
     )
     assert report.stopped_early
     assert report.epochs < 200
@@ -75,14 +73,14 @@ def test_early_stopping_at_the_success_threshold(demos):
 
 
 def test_without_evaluation_success_is_not_measured(demos):
-    report = pretrain_bc(small_ppo(), demos, epochs=1, **FAST_BC_KWARGS)
+    report = pretrain_bc(small_ppo(), demos, BCConfig(epochs=1, **FAST_BC_KWARGS))
     assert report.success_rate is None
     assert report.history[0].success_rate is None
 
 
 def test_demonstrations_from_a_directory(demos, tmp_path):
     save_demonstrations(demos, tmp_path / "demos")
-    report = pretrain_bc(small_ppo(), tmp_path / "demos", epochs=1, **FAST_BC_KWARGS)
+    report = pretrain_bc(small_ppo(), tmp_path / "demos", BCConfig(epochs=1, **FAST_BC_KWARGS))
     assert report.epochs == 1
 
 
@@ -90,7 +88,7 @@ def test_mismatched_demonstrations_name_both_spaces():
     flat_demos = empty_5x5_demos(n_episodes=2, obs_mode="flat")
     model = small_ppo()
     with pytest.raises(ValueError) as error:
-        pretrain_bc(model, flat_demos, epochs=1, batch_size=4)
+        pretrain_bc(model, flat_demos, BCConfig(epochs=1, batch_size=4))
     message = str(error.value)
     assert flat_demos.metadata["observation_space"]["repr"] in message
     assert str(model.observation_space) in message
@@ -98,28 +96,23 @@ def test_mismatched_demonstrations_name_both_spaces():
 
 def test_invalid_arguments(demos):
     with pytest.raises(ValueError, match="fewer than batch_size"):
-        pretrain_bc(small_ppo(), demos, epochs=1, batch_size=1000)
-    with pytest.raises(ValueError, match="must be positive"):
-        pretrain_bc(small_ppo(), demos, epochs=0)
+        pretrain_bc(small_ppo(), demos, BCConfig(epochs=1, batch_size=1000))
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        pretrain_bc(small_ppo(), demos, {"epochs": 0})
+    with pytest.raises(ValueError, match="Unknown BC setting"):
+        pretrain_bc(small_ppo(), demos, {"epoch": 1})
     dqn = DQN("MlpPolicy", make_vec_env(ENV_ID, n_envs=1), buffer_size=100)
     with pytest.raises(TypeError, match="ActorCriticPolicy"):
-        pretrain_bc(dqn, demos, epochs=1)
+        pretrain_bc(dqn, demos, BCConfig(epochs=1))
 
 
 def test_a_jump_past_the_threshold_is_measured_again_more_finely(demos):
-    settings = {
-        "epochs": 40,
-        "stop_at_success": 0.25,
-        "eval_every": 8,
-        "eval_episodes": 4,
-        **EVAL_KWARGS,
-        **FAST_BC_KWARGS,
-    }
+    settings = BCConfig(epochs=40, stop_at_success=0.25, eval_every=8, **FAST_BC_KWARGS)
     # Empty-5x5's layout is fixed: success jumps from 0 to 1 within one interval of 8 epochs
-    coarse = pretrain_bc(small_ppo(), demos, refine_chunks=1, **settings)
+    coarse = pretrain_bc(small_ppo(), demos, replace(settings, refine_chunks=1), evaluation=EVALUATION)
     assert coarse.refined_from is None and coarse.epochs % 8 == 0
 
-    refined = pretrain_bc(small_ppo(), demos, refine_chunks=4, **settings)
+    refined = pretrain_bc(small_ppo(), demos, replace(settings, refine_chunks=4), evaluation=EVALUATION)
     assert refined.refined_from == coarse.history[-1]  # same seed: the same jump
     assert refined.success_rate >= 0.25 and refined.stopped_early
     assert coarse.epochs - 8 < refined.epochs <= coarse.epochs
@@ -129,7 +122,33 @@ def test_a_jump_past_the_threshold_is_measured_again_more_finely(demos):
 
 
 def test_progress_bar_shows_epochs_loss_and_success(demos, capsys):
-    settings = {"eval_every": 1, "eval_env": ENV_ID, "eval_episodes": 2, **EVAL_KWARGS, **FAST_BC_KWARGS}
-    pretrain_bc(small_ppo(), demos, epochs=2, progress_bar=True, **settings)
+    pretrain_bc(
+        small_ppo(),
+        demos,
+        BCConfig(epochs=2, eval_every=1, **FAST_BC_KWARGS),
+        evaluation=EvalConfig(n_episodes=2, max_episode_steps=MAX_EPISODE_STEPS),
+        eval_env_id=ENV_ID,
+        progress_bar=True,
+    )
     shown = capsys.readouterr().err
     assert "BC" in shown and "2/2" in shown and "loss=" in shown and "greedy success=" in shown
+
+
+def test_a_plain_mapping_of_earlier_versions_gives_the_same_run(demos):
+    config = BCConfig(epochs=4, stop_at_success=1.0, eval_every=2, **FAST_BC_KWARGS)
+    typed = pretrain_bc(small_ppo(), demos, config, evaluation=EVALUATION)
+    mapping = {
+        "epochs": 4,
+        "stop_at_success": 1.0,
+        "eval_every": 2,
+        "eval_episodes": 4,
+        "eval_max_episode_steps": MAX_EPISODE_STEPS,
+        **FAST_BC_KWARGS,
+    }
+    assert pretrain_bc(small_ppo(), demos, mapping) == typed
+
+
+def test_pretrain_bc_takes_at_most_8_parameters():
+    parameters = inspect.signature(pretrain_bc).parameters
+    assert len(parameters) <= 8
+    assert not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values())

@@ -16,15 +16,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from sb3_llmae import (
     LLMInitCallback,
-    MinigridImageWrapper,
     SampleEfficiencyCallback,
     VisitationHeatmapCallback,
-    evaluate_success,
-    make_env,
     make_ppo,
     make_vec_env,
 )
-from sb3_llmae.envs import unwrap_minigrid
+from sb3_llmae.envs import MinigridImageWrapper, make_env, unwrap_minigrid
+from sb3_llmae.training import evaluate_success
 from sb3_llmae.training.callbacks.heatmap import TILE_SIZE
 from sb3_llmae.training.critic import actor_parameters, critic_modules
 from tests.training_helpers import FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos

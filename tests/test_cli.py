@@ -5,8 +5,11 @@ import time
 
 import pytest
 
-from sb3_llmae import ChatClient, LLMExpert, llm_init_ppo, load_demonstrations, make_env
+from sb3_llmae import llm_init_ppo, load_demonstrations
 from sb3_llmae.cli import main
+from sb3_llmae.envs import make_env
+from sb3_llmae.experts import LLMExpert
+from sb3_llmae.experts.llm import ChatClient
 from sb3_llmae.testing.oracle import OracleResponder
 
 ENV_ID = "MiniGrid-DoorKey-5x5-v0"

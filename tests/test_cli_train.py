@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 from stable_baselines3 import PPO
 
-from sb3_llmae import KLPPO, MinigridFeaturesExtractor, save_demonstrations
+from sb3_llmae import MinigridFeaturesExtractor
 from sb3_llmae.cli import main
+from sb3_llmae.demonstrations import save_demonstrations
+from sb3_llmae.training import KLPPO
 from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import ENV_ID, empty_5x5_demos
 

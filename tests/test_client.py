@@ -11,14 +11,9 @@ from typing import Any
 
 import pytest
 
+from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMEndpointError, LLMRequestError
 from sb3_llmae.experts.llm.cache import CachedReply, ResponseCache, request_key
-from sb3_llmae.experts.llm.client import (
-    ChatClient,
-    ChatSettings,
-    LLMEndpointError,
-    LLMRequestError,
-    parse_retry_after,
-)
+from sb3_llmae.experts.llm.retries import parse_retry_after
 from sb3_llmae.testing.server import FakeOpenAIServer, FakeReply
 
 MODEL = "fake-model"

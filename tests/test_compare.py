@@ -8,20 +8,23 @@ from pathlib import Path
 import pytest
 import torch as th
 
-from sb3_llmae import save_demonstrations
-from sb3_llmae.cli import main
+from sb3_llmae.cli import build_parser, main
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, train_run
-from sb3_llmae.experiments.methods import load_method_specs, resolve_methods
-from sb3_llmae.experiments.training_run import RunSpec, latest_checkpoint, source_model_path
+from sb3_llmae.experiments.methods import BC_KWARGS, load_method_specs, resolve_methods
+from sb3_llmae.experiments.models import source_model_path
+from sb3_llmae.experiments.run_folder import is_finished, latest_checkpoint
+from sb3_llmae.experiments.specs import RunSpec
+from sb3_llmae.training.config import BCConfig, EvalConfig
 from sb3_llmae.training.ppo import make_ppo
 from sb3_llmae.training.transfer import transfer_ppo
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos
 
 # 2 envs x 32 steps: 64 env steps per rollout; 4 rollouts per run.
 SETTINGS = CompareSettings(
-    ENV_ID, steps=256, n_envs=2, eval_freq=128, n_eval_episodes=2, ppo_kwargs=SMALL_PPO_KWARGS
+    ENV_ID, steps=256, n_envs=2, evaluation=EvalConfig(freq=128, n_episodes=2), ppo_kwargs=SMALL_PPO_KWARGS
 )
-LLMAE = MethodSpec("llmae", init="actor", critic_warmup_steps=64, bc_kwargs=FAST_BC_KWARGS)
+LLMAE = MethodSpec("llmae", init="actor", critic_warmup_steps=64, bc=BCConfig(**FAST_BC_KWARGS))
 SCRATCH = MethodSpec("scratch")
 
 
@@ -74,8 +77,10 @@ def test_a_crashing_run_is_reported_and_the_others_finish(
     assert (out / "scratch" / "seed0" / "result.json").is_file()
 
 
-def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path) -> None:
-    spec = RunSpec(SCRATCH, 0, SETTINGS, tmp_path / "scratch" / "seed0", tmp_path / "_sources")
+# MaskablePPO resumes on envs that give action masks (the loader builds them from the algorithm).
+@pytest.mark.parametrize("method", [SCRATCH, MethodSpec("maskable", algo="maskable")], ids=lambda m: m.name)
+def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path: Path, method: MethodSpec) -> None:
+    spec = RunSpec(method, 0, SETTINGS, tmp_path / method.name / "seed0", tmp_path / "_sources")
     assert train_run(spec).status == "finished"
     assert latest_checkpoint(spec.run_dir) == (256, spec.run_dir / "checkpoints" / "model_256_steps.zip")
     # as if stopped after the checkpoint at 128 steps
@@ -99,10 +104,35 @@ def test_a_folder_of_other_settings_is_refused(tmp_path: Path) -> None:
     assert outcome.status == "failed" and "other settings" in str(outcome.error)
 
 
+def test_a_run_folder_of_an_earlier_version_still_counts_as_finished(tmp_path: Path) -> None:
+    spec = RunSpec(LLMAE, 0, SETTINGS, tmp_path / "llmae" / "seed0", tmp_path / "_sources")
+    spec.run_dir.mkdir(parents=True)
+    # config.json as written before BCConfig: only the BC settings given, flat evaluation settings
+    config = json.loads(json.dumps(spec.config()))
+    config["method"]["bc_kwargs"] = dict(FAST_BC_KWARGS)
+    assert config["settings"]["eval_freq"] == 128 and config["settings"]["n_eval_episodes"] == 2
+    (spec.run_dir / "config.json").write_text(json.dumps(config))
+    (spec.run_dir / "result.json").write_text(json.dumps({"env_steps": 256}))
+    assert is_finished(spec)
+    outcome = train_run(spec)
+    assert outcome.status == "skipped" and outcome.result == {"env_steps": 256}
+    # other BC settings are another run
+    other = RunSpec(
+        MethodSpec("llmae", init="actor", critic_warmup_steps=64, bc=BCConfig(epochs=3)),
+        0,
+        SETTINGS,
+        spec.run_dir,
+        spec.sources_dir,
+    )
+    assert not is_finished(other)
+    assert train_run(other).status == "failed"
+    assert json.loads((spec.run_dir / "config.json").read_text()) == config
+
+
 def test_transfer_copies_the_source_policy_and_trains_each_source_once(tmp_path: Path) -> None:
     transfer = MethodSpec("transfer", init="transfer", source_env="MiniGrid-Empty-6x6-v0", source_steps=64)
     settings = CompareSettings(
-        ENV_ID, steps=64, n_envs=2, eval_freq=64, n_eval_episodes=1, ppo_kwargs=SMALL_PPO_KWARGS
+        ENV_ID, steps=64, n_envs=2, evaluation=EvalConfig(freq=64, n_episodes=1), ppo_kwargs=SMALL_PPO_KWARGS
     )
     spec = RunSpec(transfer, 0, settings, tmp_path / "transfer" / "seed0", tmp_path / "_sources")
     assert train_run(spec).status == "finished"
@@ -143,8 +173,12 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
     )
     specs = load_method_specs(path)
     assert specs["llmae-full-fast"] == MethodSpec(
-        "llmae-full-fast", init="full", bc_kwargs={"learning_rate": 0.001}, ppo_kwargs={"n_steps": 64}
+        "llmae-full-fast", init="full", bc=BCConfig(learning_rate=0.001), ppo_kwargs={"n_steps": 64}
     )
+    assert isinstance(specs["llmae-full-fast"].bc, BCConfig)
+    # config.json's bc_kwargs read back as the same BCConfig
+    for spec in (*specs.values(), LLMAE, *resolve_methods(["scratch", "llmae", "transfer"])):
+        assert MethodSpec.from_dict(spec.to_dict()) == spec
     assert [spec.name for spec in resolve_methods(["scratch", "llmae-full-fast"], specs)] == [
         "scratch",
         "llmae-full-fast",
@@ -153,6 +187,18 @@ def test_method_specs_from_yaml_and_their_errors(tmp_path: Path) -> None:
         resolve_methods(["nope"])
     path.write_text("odd:\n  init: actor\n  learning_rate: 0.1\n")
     with pytest.raises(ValueError, match="unknown keys learning_rate"):
+        load_method_specs(path)
+    path.write_text("odd:\n  init: actor\n  bc_kwargs: {lr: 0.1}\n")
+    with pytest.raises(
+        ValueError, match="unknown bc_kwargs lr; BC settings are: epochs, batch_size"
+    ) as error:
+        load_method_specs(path)
+    assert all(name in str(error.value) for name in BC_KWARGS)
+    path.write_text("odd:\n  init: actor\n  bc_kwargs: {seed: 3}\n")
+    with pytest.raises(ValueError, match="its own seed"):
+        load_method_specs(path)
+    path.write_text("odd:\n  init: actor\n  bc_kwargs: {epochs: 0}\n")
+    with pytest.raises(ValueError, match=r"BCConfig\.epochs must be a positive integer"):
         load_method_specs(path)
     with pytest.raises(ValueError, match="unknown init"):
         MethodSpec("x", init="bc")  # type: ignore[arg-type]
@@ -173,3 +219,20 @@ def test_ray_backend_runs_the_same_runs(tmp_path: Path) -> None:
     assert (tmp_path / "scratch" / "seed0" / "eval_logs" / "eval_step256.npz").is_file()
     # the runs are the same whichever backend trains them: a local re-run finds them finished
     assert [outcome.status for outcome in compare(runs, progress_bar=False)] == ["skipped"]
+
+
+def test_the_compare_flags_default_to_the_settings_objects(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["compare", "--env", ENV_ID, "--steps", "64", "--out", "runs"])
+    defaults = EvalConfig()
+    assert (args.eval_freq, args.eval_episodes, args.eval_seed) == (
+        defaults.freq,
+        defaults.n_episodes,
+        defaults.seed,
+    )
+    assert args.n_envs == CompareSettings(ENV_ID, steps=1).n_envs
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    printed = " ".join(capsys.readouterr().out.split())
+    for flag, default in (("--eval-freq", defaults.freq), ("--eval-seed", defaults.seed), ("--workers", 1)):
+        assert f"{flag} {flag[2:].upper().replace('-', '_')}" in printed
+        assert f"(default: {default})" in printed

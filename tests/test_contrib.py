@@ -12,16 +12,14 @@ from sb3_contrib.common.maskable.utils import get_action_masks
 from sb3_llmae import (
     SampleEfficiencyCallback,
     VisitationHeatmapCallback,
-    evaluate_success,
     llm_init_ppo,
-    make_env,
     make_ppo,
     make_vec_env,
     pretrain_bc,
 )
-from sb3_llmae.envs import unwrap_minigrid
+from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.masks import valid_actions
-from sb3_llmae.training import evaluation
+from sb3_llmae.training import evaluate_success, evaluation
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos
 
 
@@ -86,7 +84,7 @@ def test_evaluation_passes_masks_to_a_maskable_policy(monkeypatch):
 def test_bc_and_llm_init_on_maskable_ppo(tmp_path):
     demos = empty_5x5_demos()
     model = make_ppo(ENV_ID, algo=MaskablePPO, n_envs=2, seed=0, **SMALL_PPO_KWARGS)
-    report = pretrain_bc(model, demos, epochs=30, stop_at_success=1.0, **FAST_BC_KWARGS)
+    report = pretrain_bc(model, demos, {"epochs": 30, "stop_at_success": 1.0, **FAST_BC_KWARGS})
     assert report.success_rate == 1.0
 
     model = llm_init_ppo(
@@ -148,4 +146,4 @@ def test_policy_memory_keeps_the_states_of_running_episodes_only():
 def test_bc_into_a_recurrent_policy_is_refused_with_the_reason():
     model = make_ppo(ENV_ID, algo=RecurrentPPO, n_envs=2, seed=0, n_steps=32, batch_size=32)
     with pytest.raises(TypeError, match="whole demonstration sequences"):
-        pretrain_bc(model, empty_5x5_demos(2), epochs=1, batch_size=4)
+        pretrain_bc(model, empty_5x5_demos(2), {"epochs": 1, "batch_size": 4})

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from sb3_llmae import ChatClient, LLMExpert, make_env
 from sb3_llmae.cli import main
-from sb3_llmae.envs import unwrap_minigrid
-from sb3_llmae.experts.llm.client import ChatSettings
-from sb3_llmae.experts.llm.cost import TokenPrices, estimate_generation_cost
+from sb3_llmae.envs import make_env, unwrap_minigrid
+from sb3_llmae.experts import LLMExpert
+from sb3_llmae.experts.llm import ChatClient, ChatSettings, TokenPrices
+from sb3_llmae.experts.llm.cost import estimate_generation_cost
 from sb3_llmae.experts.llm.tokens import approximate_prompt_tokens
 from sb3_llmae.testing.oracle import OracleResponder
 

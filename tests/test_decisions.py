@@ -6,15 +6,17 @@ import math
 import numpy as np
 import pytest
 
-from sb3_llmae import generate_demonstrations, make_env
+from sb3_llmae import generate_demonstrations
 from sb3_llmae.cli import main
-from sb3_llmae.envs import unwrap_minigrid
-from sb3_llmae.experts.llm.client import DEFAULT_STOP_SEQUENCES, ChatClient, ChatSettings, LLMRequestError
+from sb3_llmae.envs import make_env, unwrap_minigrid
+from sb3_llmae.experts.llm.client import ChatClient
+from sb3_llmae.experts.llm.errors import LLMRequestError
 from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.experts.llm.logprobs import LOGPROBS_ANSWER_PROMPT, LogprobsUnsupportedError
 from sb3_llmae.experts.llm.observation_text import ACTION_NAMES
 from sb3_llmae.experts.llm.parsing import parse_action
 from sb3_llmae.experts.llm.prompts import STEP_TEMPLATES
+from sb3_llmae.experts.llm.settings import DEFAULT_STOP_SEQUENCES, ChatSettings
 from sb3_llmae.experts.llm.structured import JSON_ANSWER_PROMPT
 from sb3_llmae.testing.oracle import OracleResponder
 from sb3_llmae.testing.server import FakeReply

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from imitation.data.types import TrajectoryWithRew, Transitions
 
-from sb3_llmae import generate_demonstrations, load_demonstrations, make_env, save_demonstrations
+from sb3_llmae import generate_demonstrations, load_demonstrations
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.demonstrations.rollout import GenerationInterrupted, rollout_episode
 from sb3_llmae.demonstrations.storage import EpisodeStore
+from sb3_llmae.envs import make_env
 from tests.conftest import ScriptedEpisode, ScriptedExpert
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"
@@ -249,3 +251,14 @@ def test_damaged_distributions_are_named(tmp_path):
     (tmp_path / "d" / "action_probs.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"action_probs\.npz is damaged"):
         load_demonstrations(tmp_path / "d")
+
+
+def test_check_env_id_compares_the_env_ids(scripted_expert):
+    demos = generate_demonstrations("MiniGrid-Empty-5x5-v0", scripted_expert, 1, progress_bar=False)
+    demos.check_env_id("MiniGrid-Empty-5x5-v0")
+    demos.check_env_id(None)
+    with pytest.raises(ValueError, match="allow_env_mismatch=True"):
+        demos.check_env_id("MiniGrid-Empty-6x6-v0")
+    demos.check_env_id("MiniGrid-Empty-6x6-v0", allow_env_mismatch=True)
+    with pytest.warns(DeprecationWarning, match="use Demonstrations.check_env_id"):
+        demos.check_env("MiniGrid-Empty-5x5-v0")

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from sb3_llmae import MinigridImageWrapper, make_env, make_vec_env
-from sb3_llmae.envs import minigrid_env_ids, unwrap_minigrid
+from sb3_llmae import make_vec_env
+from sb3_llmae.envs import MinigridImageWrapper, make_env, minigrid_env_ids, unwrap_minigrid
 
 
 def test_image_mode_is_egocentric_grid_of_indices():

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from minigrid.core.actions import Actions
 
-from sb3_llmae import make_env
-from sb3_llmae.training.evaluation import evaluate_success
+from sb3_llmae.envs import make_env
+from sb3_llmae.training.evaluation import evaluate_success, play_episodes
 from tests.conftest import EMPTY_5X5_SOLUTION
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"
@@ -52,3 +52,33 @@ def test_observation_layout_mismatch_is_a_clear_error():
 def test_no_seed_is_an_error():
     with pytest.raises(ValueError, match="at least one seed"):
         evaluate_success(ScriptedPredictor(EMPTY_5X5_SOLUTION), ENV_ID, seeds=[])
+
+
+def test_play_episodes_calls_the_frame_hook_after_each_reset_and_step():
+    frames: dict[int, int] = {}
+
+    def count(index, env):
+        frames[index] = frames.get(index, 0) + 1
+        assert env.unwrapped.step_count == frames[index] - 1
+
+    played = list(
+        play_episodes(
+            ScriptedPredictor((Actions.forward,) * 100),
+            ENV_ID,
+            seeds=[5, 6],
+            max_episode_steps=4,
+            on_frame=count,
+        )
+    )
+    assert sorted(episode.index for episode in played) == [0, 1]
+    assert [episode.seed for episode in sorted(played, key=lambda episode: episode.index)] == [5, 6]
+    assert all(episode.length == 4 and not episode.success for episode in played)
+    assert frames == {0: 5, 1: 5}  # the reset and 4 steps each
+
+
+def test_play_episodes_stops_at_the_step_limit_and_needs_a_seed():
+    played = play_episodes(ScriptedPredictor(EMPTY_5X5_SOLUTION), ENV_ID, seeds=[0], max_episode_steps=3)
+    (episode,) = played
+    assert (episode.length, episode.success) == (3, False)
+    with pytest.raises(ValueError, match="at least one seed"):
+        list(play_episodes(ScriptedPredictor(EMPTY_5X5_SOLUTION), ENV_ID, seeds=[]))

@@ -10,11 +10,17 @@ import time
 
 import pytest
 
-from sb3_llmae import LLMExpert, load_demonstrations
+from sb3_llmae import load_demonstrations
 from sb3_llmae.cli import main
-from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMRequestError, ResponseCache
+from sb3_llmae.experts import LLMExpert
+from sb3_llmae.experts.llm import (
+    ChatClient,
+    ChatSettings,
+    LLMRequestCancelled,
+    LLMRequestError,
+    ResponseCache,
+)
 from sb3_llmae.experts.llm.cache import CachedReply, request_key
-from sb3_llmae.experts.llm.client import LLMRequestCancelled
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
 from sb3_llmae.experts.llm.replies import MAX_REPLY_BYTES, MAX_REPLY_CHARS
 from sb3_llmae.testing import FakeReply

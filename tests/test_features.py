@@ -9,7 +9,8 @@ from minigrid.wrappers import ImgObsWrapper
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
-from sb3_llmae import MinigridFeaturesExtractor, make_env, make_ppo, make_vec_env
+from sb3_llmae import MinigridFeaturesExtractor, make_ppo, make_vec_env
+from sb3_llmae.envs import make_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # rl-zoo3's own keys, and those make_ppo already sets the same way

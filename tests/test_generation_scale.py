@@ -2,8 +2,9 @@
 
 import time
 
-from sb3_llmae import ChatClient, LLMExpert, generate_demonstrations
-from sb3_llmae.experts.llm.client import ChatSettings
+from sb3_llmae import generate_demonstrations
+from sb3_llmae.experts import LLMExpert
+from sb3_llmae.experts.llm import ChatClient, ChatSettings
 from sb3_llmae.testing.oracle import OracleResponder
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"

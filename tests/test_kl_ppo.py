@@ -4,7 +4,8 @@ import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.distributions import kl_divergence
 
-from sb3_llmae import KLPPO, make_ppo
+from sb3_llmae import make_ppo
+from sb3_llmae.training import KLPPO
 from sb3_llmae.training.critic import critic_modules
 from sb3_llmae.training.ppo import load_ppo, saved_algo
 from tests.training_helpers import ENV_ID, SMALL_PPO_KWARGS, same_weights, state_of

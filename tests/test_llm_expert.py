@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from sb3_llmae import generate_demonstrations, load_demonstrations, make_env
-from sb3_llmae.experts.llm.client import ChatClient, ChatSettings, LLMEndpointError, LLMRequestError
+from sb3_llmae import generate_demonstrations, load_demonstrations
+from sb3_llmae.envs import make_env
+from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMEndpointError, LLMRequestError
 from sb3_llmae.experts.llm.expert import LLMExpert, NoActionError
 from sb3_llmae.testing.oracle import OracleResponder
 from sb3_llmae.testing.server import FakeReply

@@ -1,13 +1,18 @@
+import inspect
+
 import numpy as np
 import pytest
 from stable_baselines3 import PPO
 
-from sb3_llmae import MinigridFeaturesExtractor, generate_demonstrations, make_vec_env, save_demonstrations
+from sb3_llmae import MinigridFeaturesExtractor, generate_demonstrations, make_vec_env
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.experts.planner import PlannerExpert
 from sb3_llmae.training.bc import pretrain_bc
+from sb3_llmae.training.config import BCConfig, EvalConfig
 from sb3_llmae.training.critic import actor_parameters, critic_modules, warm_up_critic
 from sb3_llmae.training.evaluation import evaluate_success
-from sb3_llmae.training.llm_init import LLM_INIT_BC_KWARGS, llm_init_ppo
+from sb3_llmae.training.kl_ppo import KLPPO
+from sb3_llmae.training.llm_init import llm_init_ppo
 from tests.training_helpers import (
     ENV_ID,
     FAST_BC_KWARGS,
@@ -24,8 +29,9 @@ MAX_EPISODE_STEPS = 20
 ROLLOUT = 64
 BC_KWARGS = {**FAST_BC_KWARGS, "eval_episodes": 2}
 
-# What llm_init_ppo runs BC with, given BC_KWARGS and MAX_EPISODE_STEPS
-MATCHING_BC_KWARGS = {"eval_max_episode_steps": MAX_EPISODE_STEPS, **FAST_BC_KWARGS}
+# What llm_init_ppo runs BC with, given BC_KWARGS, MAX_EPISODE_STEPS and seed=0
+MATCHING_BC = BCConfig(seed=0, **FAST_BC_KWARGS)
+MATCHING_EVALUATION = EvalConfig(n_episodes=2, max_episode_steps=MAX_EPISODE_STEPS)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +66,7 @@ def critic_state(model: PPO) -> dict:
 
 def test_returns_a_ppo_that_plays_like_the_expert(demos):
     model = init_ppo(demos, bc_kwargs={"stop_at_success": 1.0}, critic_warmup_steps=0)
-    assert isinstance(model, PPO)
+    assert type(model) is PPO  # no KL options: plain PPO
     assert isinstance(model.policy.features_extractor, MinigridFeaturesExtractor)
     assert evaluate_success(model, ENV_ID, seeds=range(3)).success_rate == 1.0
 
@@ -70,9 +76,7 @@ def test_actor_init_keeps_the_bc_actor_and_draws_a_fresh_critic(demos):
     # the same BC on the same model, by hand
     reference = small_ppo(seed=0)
     initial_critic = critic_state(reference)
-    pretrain_bc(
-        reference, demos, **{**LLM_INIT_BC_KWARGS, "eval_episodes": 2, "seed": 0, **MATCHING_BC_KWARGS}
-    )
+    pretrain_bc(reference, demos, MATCHING_BC, evaluation=MATCHING_EVALUATION)
 
     assert not model.policy.share_features_extractor
     assert same_weights(actor_state(model), actor_state(reference))
@@ -84,9 +88,7 @@ def test_full_init_keeps_every_weight_bc_leaves(demos):
     model = init_ppo(demos, init="full", critic_warmup_steps=0)
     reference = small_ppo(seed=0, init="full")
     initial_features = state_of(reference.policy.features_extractor)
-    pretrain_bc(
-        reference, demos, **{**LLM_INIT_BC_KWARGS, "eval_episodes": 2, "seed": 0, **MATCHING_BC_KWARGS}
-    )
+    pretrain_bc(reference, demos, MATCHING_BC, evaluation=MATCHING_EVALUATION)
 
     assert model.policy.share_features_extractor
     assert same_weights(state_of(model.policy), state_of(reference.policy))
@@ -210,3 +212,32 @@ def test_bc_warm_up_and_training_share_one_tensorboard_run(demos, tmp_path):
     assert {"bc/loss", "bc/accuracy", "bc/success_rate", "bc/epoch", "train/value_loss"} <= scalars
     assert accumulator.Scalars("bc/success_rate")[-1].value == 1.0
     assert max(event.step for event in accumulator.Scalars("train/value_loss")) == 2 * ROLLOUT
+
+
+def test_a_typed_bc_config_and_its_mapping_give_the_same_model(demos):
+    typed = llm_init_ppo(
+        ENV_ID,
+        demos,
+        bc_kwargs=BCConfig(epochs=2, seed=0, **FAST_BC_KWARGS),
+        critic_warmup_steps=0,
+        n_envs=2,
+        seed=0,
+        **SMALL_PPO_KWARGS,
+    )
+    mapped = init_ppo(demos, bc_kwargs={"epochs": 2}, critic_warmup_steps=0)
+    assert same_weights(state_of(typed.policy), state_of(mapped.policy))
+
+
+def test_kl_options_make_a_klppo_and_a_bad_bc_setting_fails_first(demos):
+    model = init_ppo(demos, bc_kwargs={"epochs": 1}, critic_warmup_steps=0, kl_coef=0.5)
+    assert isinstance(model, KLPPO) and model.kl_coef == 0.5
+    with pytest.raises(ValueError, match=r"Unknown BC setting.*learning_rat\b"):
+        init_ppo(demos, bc_kwargs={"learning_rat": 1e-3})
+    with pytest.raises(ValueError, match="kl_coef is an option of KLPPO"):
+        init_ppo(demos, algo=PPO, kl_coef=0.5)
+
+
+def test_llm_init_ppo_takes_at_most_10_named_parameters():
+    parameters = inspect.signature(llm_init_ppo).parameters.values()
+    named = [parameter for parameter in parameters if parameter.kind is not parameter.VAR_KEYWORD]
+    assert len(named) <= 10

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from sb3_llmae import NoisyExpert, PlannerExpert, generate_demonstrations, load_demonstrations
+from sb3_llmae import generate_demonstrations, load_demonstrations
 from sb3_llmae.cli import main
 from sb3_llmae.demonstrations.rollout import rollout_episode
+from sb3_llmae.experts import NoisyExpert, PlannerExpert
 from tests.conftest import ScriptedExpert
 
 DOORKEY_8X8 = "MiniGrid-DoorKey-8x8-v0"

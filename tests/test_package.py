@@ -4,15 +4,36 @@ import sys
 
 def test_public_api_imports():
     from sb3_llmae import (  # noqa: F401
+        BCConfig,
         Demonstrations,
+        LLMInitCallback,
         MinigridFeaturesExtractor,
-        PlannerExpert,
+        SampleEfficiencyCallback,
         generate_demonstrations,
+        llm_init_ppo,
         load_demonstrations,
-        make_env,
+        make_ppo,
         make_vec_env,
-        save_demonstrations,
+        pretrain_bc,
     )
+    from sb3_llmae.demonstrations import save_demonstrations  # noqa: F401
+    from sb3_llmae.envs import make_env  # noqa: F401
+    from sb3_llmae.experts import PlannerExpert  # noqa: F401
+    from sb3_llmae.training import KLPPO, EvalConfig, load_ppo, play_episodes, saved_algo  # noqa: F401
+
+
+def test_the_top_level_holds_entry_and_extension_points_only():
+    import sb3_llmae
+
+    assert len(sb3_llmae.__all__) <= 15
+    assert "__version__" in sb3_llmae.__all__
+    # what rl-zoo3's YAML names as sb3_llmae.<name>
+    assert {
+        "LLMInitCallback",
+        "SampleEfficiencyCallback",
+        "VisitationHeatmapCallback",
+        "default_policy_kwargs",
+    } <= set(sb3_llmae.__all__)
 
 
 def test_missing_imitation_names_the_install_command():

@@ -1,11 +1,13 @@
 import numpy as np
 import pytest
 from gymnasium import spaces
+from sb3_contrib import MaskablePPO, RecurrentPPO
 from stable_baselines3 import PPO
 
-from sb3_llmae import REFERENCE_PPO_KWARGS, MinigridFeaturesExtractor, default_policy_kwargs, make_ppo
+from sb3_llmae import MinigridFeaturesExtractor, make_ppo, make_vec_env
 from sb3_llmae.envs import obs_mode_of
-from sb3_llmae.training.ppo import load_ppo, saved_obs_mode
+from sb3_llmae.training import KLPPO, REFERENCE_PPO_KWARGS, default_policy_kwargs
+from sb3_llmae.training.ppo import load_ppo, saved_algo, saved_obs_mode
 from tests.training_helpers import ENV_ID, SMALL_PPO_KWARGS, state_of
 
 
@@ -65,3 +67,26 @@ def test_load_ppo_names_a_missing_file(tmp_path):
 def test_observations_no_mode_of_the_env_gives_are_refused():
     with pytest.raises(ValueError, match="another env"):
         obs_mode_of(ENV_ID, spaces.Box(0, 1, (4,), np.float32))
+
+
+@pytest.mark.parametrize("algo", [PPO, KLPPO, MaskablePPO, RecurrentPPO])
+def test_saved_algo_tells_each_algorithm_and_load_ppo_continues_it(tmp_path, algo):
+    model = make_ppo(ENV_ID, algo=algo, n_envs=1, seed=0, **SMALL_PPO_KWARGS)
+    if isinstance(model, KLPPO):
+        model.set_prior()
+    model.save(tmp_path / "model.zip")
+    assert saved_algo(tmp_path / "model.zip") is algo
+    loaded = load_ppo(tmp_path / "model.zip", env=ENV_ID, n_envs=2, seed=1)
+    assert type(loaded) is algo
+    loaded.learn(64, reset_num_timesteps=False)  # MaskablePPO's envs got their action masks
+    assert type(load_ppo(tmp_path / "model.zip", device="cpu")) is algo  # no env: to predict or record
+    assert load_ppo(tmp_path / "model.zip").get_env() is None
+
+
+def test_load_ppo_takes_a_vec_env_and_refuses_a_file_that_is_no_model(tmp_path):
+    make_ppo(ENV_ID, n_envs=1, seed=0, **SMALL_PPO_KWARGS).save(tmp_path / "model.zip")
+    env = make_vec_env(ENV_ID, n_envs=2)
+    assert load_ppo(tmp_path / "model.zip", env=env).get_env() is env
+    (tmp_path / "bad.zip").write_text("not a zip")
+    with pytest.raises(ValueError, match=r"bad\.zip cannot be read as a model"):
+        saved_algo(tmp_path / "bad.zip")

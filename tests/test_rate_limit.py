@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from sb3_llmae import generate_demonstrations
-from sb3_llmae.experts.llm.client import ChatClient, ChatSettings
+from sb3_llmae.experts.llm import ChatClient, ChatSettings
 from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.experts.llm.rate_limit import RateLimiter, parse_reset_duration
 from sb3_llmae.testing.oracle import OracleResponder

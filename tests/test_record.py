@@ -9,7 +9,9 @@ from stable_baselines3 import PPO
 
 from sb3_llmae import make_ppo
 from sb3_llmae.cli import main
-from sb3_llmae.record import DEFAULT_FPS, EPISODE_END_PAUSE_MS, algorithm_of, gif_frame_ms, record_gif
+from sb3_llmae.record import DEFAULT_FPS, EPISODE_END_PAUSE_MS, gif_frame_ms, record_gif
+from sb3_llmae.training.evaluation import evaluate_success
+from sb3_llmae.training.ppo import saved_algo
 from tests.training_helpers import ENV_ID, SMALL_PPO_KWARGS
 
 
@@ -17,7 +19,7 @@ from tests.training_helpers import ENV_ID, SMALL_PPO_KWARGS
 def test_record_gif_of_a_saved_model(tmp_path, algo):
     model = make_ppo(ENV_ID, algo=algo, n_envs=2, seed=0, **SMALL_PPO_KWARGS)
     model.save(tmp_path / "model.zip")
-    assert algorithm_of(tmp_path / "model.zip") is algo
+    assert saved_algo(tmp_path / "model.zip") is algo
 
     out = tmp_path / "gifs" / "episodes.gif"
     recorded = record_gif(tmp_path / "model.zip", f"sb3_llmae/{ENV_ID}", out, episodes=2, max_episode_steps=6)
@@ -53,3 +55,13 @@ def test_record_bad_input_is_a_clear_error(tmp_path, capsys):
     assert "No model file" in capsys.readouterr().err
     with pytest.raises(ValueError, match="episodes and fps must be positive"):
         record_gif(make_ppo(ENV_ID, n_envs=1, **SMALL_PPO_KWARGS), ENV_ID, tmp_path / "x.gif", episodes=0)
+
+
+def test_the_gif_plays_the_episodes_the_evaluation_plays(tmp_path):
+    model = make_ppo(ENV_ID, n_envs=2, seed=3, **SMALL_PPO_KWARGS)
+    recorded = record_gif(model, ENV_ID, tmp_path / "x.gif", episodes=3, seed=10, max_episode_steps=8)
+    evaluated = evaluate_success(model, ENV_ID, range(10, 13), max_episode_steps=8)
+    assert tuple(episode.seed for episode in recorded) == evaluated.seeds
+    assert tuple(episode.length for episode in recorded) == evaluated.lengths
+    assert tuple(episode.episode_return for episode in recorded) == evaluated.returns
+    assert tuple(episode.success for episode in recorded) == evaluated.successes

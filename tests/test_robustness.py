@@ -9,20 +9,13 @@ import numpy as np
 import pytest
 from imitation.data.types import TrajectoryWithRew
 
-from sb3_llmae import (
-    ChatClient,
-    LLMExpert,
-    generate_demonstrations,
-    llm_init_ppo,
-    load_demonstrations,
-    make_ppo,
-    pretrain_bc,
-    save_demonstrations,
-)
+from sb3_llmae import generate_demonstrations, llm_init_ppo, load_demonstrations, make_ppo, pretrain_bc
 from sb3_llmae.cli import main
 from sb3_llmae.cli.outputs import save_model
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.demonstrations.containers import METADATA_SCHEMA_VERSION, DemonstrationMetadata
-from sb3_llmae.experts.llm import ChatSettings
+from sb3_llmae.experts import LLMExpert
+from sb3_llmae.experts.llm import ChatClient, ChatSettings
 from tests.conftest import ScriptedExpert
 
 ENV_ID = "MiniGrid-Empty-5x5-v0"
@@ -290,8 +283,8 @@ def test_demonstrations_of_another_env_are_refused_unless_allowed(saved_demos, c
         )
     model = make_ppo(other, n_envs=1, n_steps=16, batch_size=16)
     with pytest.raises(ValueError, match="allow_env_mismatch=True"):
-        pretrain_bc(model, saved_demos, **BC_KWARGS)
-    pretrain_bc(model, saved_demos, allow_env_mismatch=True, **BC_KWARGS)
+        pretrain_bc(model, saved_demos, BC_KWARGS)
+    pretrain_bc(model, saved_demos, BC_KWARGS, allow_env_mismatch=True)
     llm_init_ppo(
         other,
         saved_demos,
@@ -352,7 +345,7 @@ def test_bad_transitions_are_named_before_training(obs_change, act_change, expec
     demos = _demos_with(obs_change, act_change)
     model = make_ppo(ENV_ID, n_envs=1, n_steps=16, batch_size=16)
     with pytest.raises(ValueError) as error_info:
-        pretrain_bc(model, demos, **BC_KWARGS)
+        pretrain_bc(model, demos, BC_KWARGS)
     assert expected in str(error_info.value)
 
 
@@ -429,6 +422,6 @@ def test_connection_advice_names_the_given_base_url(tmp_path, capsys):
 def test_env_mismatch_check_reads_the_models_env(saved_demos):
     model = make_ppo("MiniGrid-Empty-6x6-v0", n_envs=1, n_steps=16, batch_size=16)
     with pytest.raises(ValueError, match="MiniGrid-Empty-6x6-v0"):
-        pretrain_bc(model, saved_demos, **BC_KWARGS)
+        pretrain_bc(model, saved_demos, BC_KWARGS)
     same = make_ppo(ENV_ID, n_envs=1, n_steps=16, batch_size=16)
-    assert pretrain_bc(same, saved_demos, **BC_KWARGS).epochs == 1
+    assert pretrain_bc(same, saved_demos, BC_KWARGS).epochs == 1

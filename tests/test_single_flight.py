@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from sb3_llmae.experts.llm.client import ChatClient, ChatSettings, LLMRequestError
+from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMRequestError
 from sb3_llmae.experts.llm.single_flight import SingleFlight
 from sb3_llmae.testing.server import FakeReply
 

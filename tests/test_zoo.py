@@ -12,7 +12,9 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sb3_llmae import PlannerExpert, generate_demonstrations, save_demonstrations
+from sb3_llmae import generate_demonstrations
+from sb3_llmae.demonstrations import save_demonstrations
+from sb3_llmae.experts import PlannerExpert
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "MiniGrid-DoorKey-5x5-v0"

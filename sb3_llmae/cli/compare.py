@@ -11,9 +11,38 @@ from typing import Any
 
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
 from sb3_llmae.experiments.runner import BACKENDS, compare, plan_runs
-from sb3_llmae.experiments.training_run import CompareSettings
+from sb3_llmae.experiments.specs import CompareSettings
+from sb3_llmae.run_layout import ERROR_FILE
+from sb3_llmae.training.config import EvalConfig
 
-SETTING_DEFAULTS = {setting.name: setting.default for setting in dataclasses.fields(CompareSettings)}
+# The defaults of the flags are those of the settings objects, written once there.
+SETTING_DEFAULTS = {
+    setting.name: setting.default
+    for setting in dataclasses.fields(CompareSettings)
+    if setting.default is not dataclasses.MISSING
+}
+EVAL_DEFAULTS = EvalConfig()
+# (flag, default, help) of the integer settings of CompareSettings and its EvalConfig
+SETTING_FLAGS: tuple[tuple[str, int | None, str], ...] = (
+    ("--n-envs", SETTING_DEFAULTS["n_envs"], "training envs per run"),
+    (
+        "--max-episode-steps",
+        SETTING_DEFAULTS["max_episode_steps"],
+        "step limit of training and evaluation episodes (None: the env's own)",
+    ),
+    ("--eval-freq", EVAL_DEFAULTS.freq, "env steps between evaluations"),
+    ("--eval-episodes", EVAL_DEFAULTS.n_episodes, "episodes per evaluation (greedy and sampled)"),
+    (
+        "--eval-seed",
+        EVAL_DEFAULTS.seed,
+        "first evaluation seed (keep it apart from the demonstrations' seeds)",
+    ),
+    (
+        "--heatmap-freq",
+        SETTING_DEFAULTS["heatmap_freq"],
+        "env steps between visitation heatmaps (None: --eval-freq)",
+    ),
+)
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -41,8 +70,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         demos=args.demos,
         n_envs=args.n_envs,
         max_episode_steps=args.max_episode_steps,
-        eval_freq=args.eval_freq,
-        n_eval_episodes=args.eval_episodes,
+        evaluation=EvalConfig(seed=args.eval_seed, n_episodes=args.eval_episodes, freq=args.eval_freq),
         heatmap_freq=args.heatmap_freq,
         ppo_kwargs=args.ppo_kwargs or {},
     )
@@ -59,7 +87,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         if outcome.status == "failed":
             lines.append(
-                f"{outcome.key}: FAILED: {outcome.error} (traceback: {outcome.run_dir / 'error.txt'})"
+                f"{outcome.key}: FAILED: {outcome.error} (traceback: {outcome.run_dir / ERROR_FILE})"
             )
         else:
             success = outcome.result.get("final_success_greedy")
@@ -80,7 +108,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``compare`` is added"""
     parser = subparsers.add_parser(
-        "compare", help="train methods over seeds (one folder per run; re-running resumes)"
+        "compare",
+        help="train methods over seeds (one folder per run; re-running resumes)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument(
@@ -92,33 +122,21 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--methods-file", help="YAML mapping method names to specs, e.g. 'llmae-full: {init: full}'"
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="one run per method and seed")
     parser.add_argument("--steps", type=int, required=True, help="env steps per run (warm-up included)")
     parser.add_argument(
         "--demos", help="demonstrations directory for the llmae methods (`sb3-llmae generate`)"
     )
     parser.add_argument("--out", required=True, help="output folder (re-running into it skips finished runs)")
-    parser.add_argument("--n-envs", type=int, default=SETTING_DEFAULTS["n_envs"])
-    parser.add_argument("--max-episode-steps", type=int, default=SETTING_DEFAULTS["max_episode_steps"])
-    parser.add_argument(
-        "--eval-freq", type=int, default=SETTING_DEFAULTS["eval_freq"], help="env steps between evaluations"
-    )
-    parser.add_argument(
-        "--eval-episodes",
-        type=int,
-        default=SETTING_DEFAULTS["n_eval_episodes"],
-        help="episodes per evaluation (greedy and sampled)",
-    )
-    parser.add_argument(
-        "--heatmap-freq", type=int, default=SETTING_DEFAULTS["heatmap_freq"], help="default: --eval-freq"
-    )
+    for flag, default, description in SETTING_FLAGS:
+        parser.add_argument(flag, type=int, default=default, help=description)
     parser.add_argument(
         "--ppo-kwargs",
         type=json_object,
         default=None,
         help='PPO settings of every method, JSON: {"n_steps": 256}',
     )
-    parser.add_argument("--backend", choices=BACKENDS, default="local")
+    parser.add_argument("--backend", choices=BACKENDS, default="local", help="where the runs train")
     parser.add_argument("--workers", type=int, default=1, help="local backend: runs at once")
     parser.add_argument(
         "--ray-address",

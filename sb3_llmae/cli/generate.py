@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from functools import partial
 from pathlib import Path
@@ -12,89 +11,69 @@ from typing import Any
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
-from sb3_llmae.experts import Expert, LLMExpert, NoisyExpert, PlannerExpert
-from sb3_llmae.experts.llm import ChatSettings
-from sb3_llmae.experts.llm.batch import BatchSettings, check_batchable, fill_cache_by_batches
-from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, TokenPrices, estimate_generation_cost
+from sb3_llmae.experts import Expert, LLMExpert, NoisyExpert
+from sb3_llmae.experts.factory import EXPERT_KINDS, make_expert
+from sb3_llmae.experts.llm import ChatSettings, TokenPrices
+from sb3_llmae.experts.llm.batch import BatchSettings, fill_cache_by_batches
+from sb3_llmae.experts.llm.cache import default_cache_path
+from sb3_llmae.experts.llm.cost import DEFAULT_PLANS_PER_EPISODE, estimate_generation_cost
 from sb3_llmae.experts.llm.expert import (
     DECISIONS,
     DEFAULT_HISTORY_LENGTH,
+    DEFAULT_LLM_MODE,
     DEFAULT_MAX_PLANS,
     HIGH_CUT_RATE,
     LLM_MODES,
 )
 from sb3_llmae.experts.llm.prompts import PLAN_TEMPLATES, STEP_TEMPLATES
 
-EXPERT_CHOICES = ("planner", "llm")
 CHAT_DEFAULTS = ChatSettings()
+# The ChatSettings fields that are flags (--max-tokens for max_tokens, ...), with their type and help.
+CHAT_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("temperature", float, "sampling temperature"),
+    ("max_tokens", int, "most tokens per reply"),
+    ("timeout", float, "seconds one request attempt may take in all, reply included"),
+    ("max_retries", int, "retries on 429 / 5xx / timeouts"),
+    ("rpm", float, "most requests per minute, over all workers (default: no limit of its own)"),
+    ("tpm", float, "most tokens per minute, over all workers (default: no limit)"),
+)
 BATCH_DEFAULTS = BatchSettings()
-# --dry-run needs no endpoint: its expert only builds prompts, and this address is never contacted.
-DRY_RUN_BASE_URL = "http://127.0.0.1:9/v1"
 
 
-def default_cache_path() -> Path:
-    """:return: the user-wide LLM response cache, ``$XDG_CACHE_HOME/sb3-llmae/responses.sqlite``"""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache_home) / "sb3-llmae" / "responses.sqlite"
-
-
-def make_expert(args: argparse.Namespace) -> Expert:
+def expert_from_args(args: argparse.Namespace) -> Expert:
     """
     :param args: parsed ``generate`` arguments
-    :return: the expert they name, wrapped in a :class:`NoisyExpert` with ``--noise``
-    """
-    expert = make_base_expert(args)
-    return NoisyExpert(expert, args.noise, seed=args.noise_seed) if args.noise != 0 else expert
-
-
-def make_base_expert(args: argparse.Namespace) -> Expert:
-    """
-    :param args: parsed ``generate`` arguments
-    :return: the expert ``--expert`` names
+    :return: the expert they name (see :func:`~sb3_llmae.experts.make_expert`)
     """
     if args.expert == "planner":
         for flag, value in (("--batch", args.batch), ("--dry-run", args.dry_run)):
             if value:
                 raise ValueError(f"{flag} is for --expert llm: the planner calls no model.")
-        return PlannerExpert()
-    if not args.model:
-        raise ValueError(
-            "--expert llm needs --model NAME (the model as the endpoint knows it, e.g. llama3.1)."
-        )
+        return make_expert("planner", noise=args.noise, noise_seed=args.noise_seed)
     stop = CHAT_DEFAULTS.stop if args.stop is None else tuple(s for s in args.stop if s.lower() != "none")
-    settings = ChatSettings(
-        temperature=args.temperature,
-        max_tokens=args.max_tokens,
-        stop=stop or None,
-        timeout=args.timeout,
-        max_retries=args.max_retries,
-        rpm=args.rpm,
-        tpm=args.tpm,
-    )
-    cache = None if args.no_cache or args.dry_run else Path(args.cache or default_cache_path())
-    base_url = args.base_url
-    if args.dry_run and not (
-        base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
-    ):
-        base_url = DRY_RUN_BASE_URL
+    settings = ChatSettings(stop=stop or None, **{name: getattr(args, name) for name, _, _ in CHAT_FLAGS})
     if args.max_history < 0:
         raise ValueError(f"--max-history must be >= 0, got {args.max_history}.")
-    expert = LLMExpert(
-        args.model,
+    return make_expert(
+        args.expert,
+        model=args.model,
         mode=args.mode,
-        base_url=base_url,
+        base_url=args.base_url,
         settings=settings,
-        cache=cache,
+        cache=None if args.no_cache else Path(args.cache or default_cache_path()),
         prices=prices_of(args),
-        decision=args.decision,
-        step_template=STEP_TEMPLATES[args.template],
-        plan_template=PLAN_TEMPLATES[args.template],
-        history_length=args.max_history,
-        max_plans=args.max_plans,
+        noise=args.noise,
+        noise_seed=args.noise_seed,
+        batch=args.batch,
+        dry_run=args.dry_run,
+        llm_kwargs={
+            "decision": args.decision,
+            "step_template": STEP_TEMPLATES[args.template],
+            "plan_template": PLAN_TEMPLATES[args.template],
+            "history_length": args.max_history,
+            "max_plans": args.max_plans,
+        },
     )
-    if args.batch:
-        check_batchable(expert)
-    return expert
 
 
 def prices_of(args: argparse.Namespace) -> TokenPrices | None:
@@ -156,7 +135,7 @@ def cmd_dry_run(args: argparse.Namespace, expert: LLMExpert) -> int:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """Generate demonstrations with an expert and print a summary."""
-    expert = make_expert(args)
+    expert = expert_from_args(args)
     if args.dry_run:
         assert isinstance(expert, LLMExpert)
         return cmd_dry_run(args, expert)
@@ -245,15 +224,28 @@ def llm_reply_lines(episodes: list[dict[str, Any]], stats: dict[str, Any]) -> li
     return lines
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default in ``--help``, except where there is none (``None``) or it is a switch."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``generate`` is added"""
-    parser = subparsers.add_parser("generate", help="roll an expert out into demonstrations")
+    parser = subparsers.add_parser(
+        "generate", help="roll an expert out into demonstrations", formatter_class=DefaultsHelpFormatter
+    )
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
-    parser.add_argument("--expert", choices=EXPERT_CHOICES, default="planner")
-    parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--expert", choices=EXPERT_KINDS, default="planner", help="who plays the episodes")
+    parser.add_argument("--episodes", type=int, default=50, help="episodes to play")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
-    parser.add_argument("--obs-mode", choices=OBS_MODES, default="image")
-    parser.add_argument("--max-episode-steps", type=int, default=None)
+    parser.add_argument("--obs-mode", choices=OBS_MODES, default="image", help="observations to store")
+    parser.add_argument(
+        "--max-episode-steps", type=int, default=None, help="step limit of an episode (default: the env's)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="episodes played at once")
     parser.add_argument("--keep-failures", action="store_true", help="keep unsuccessful episodes too")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -271,7 +263,9 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     llm.add_argument(
         "--base-url", help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL); key: $OPENAI_API_KEY"
     )
-    llm.add_argument("--mode", choices=LLM_MODES, default="step", help="one request per step, or one plan")
+    llm.add_argument(
+        "--mode", choices=LLM_MODES, default=DEFAULT_LLM_MODE, help="one request per step, or one plan"
+    )
     llm.add_argument(
         "--decision",
         choices=DECISIONS,
@@ -300,25 +294,11 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a sequence that ends a reply (repeat for several, at most 4; 'none': send none); default: "
         + ", ".join(repr(s) for s in CHAT_DEFAULTS.stop or ()),
     )
-    llm.add_argument("--temperature", type=float, default=CHAT_DEFAULTS.temperature)
-    llm.add_argument("--max-tokens", type=int, default=CHAT_DEFAULTS.max_tokens)
-    llm.add_argument(
-        "--timeout",
-        type=float,
-        default=CHAT_DEFAULTS.timeout,
-        help="seconds one request attempt may take in all, reply included",
-    )
-    llm.add_argument(
-        "--max-retries", type=int, default=CHAT_DEFAULTS.max_retries, help="retries on 429 / 5xx / timeouts"
-    )
+    for name, kind, text in CHAT_FLAGS:
+        flag = "--" + name.replace("_", "-")
+        llm.add_argument(flag, dest=name, type=kind, default=getattr(CHAT_DEFAULTS, name), help=text)
     llm.add_argument("--cache", help=f"SQLite response cache (default: {default_cache_path()})")
     llm.add_argument("--no-cache", action="store_true", help="always ask the endpoint")
-    llm.add_argument(
-        "--rpm", type=float, default=CHAT_DEFAULTS.rpm, help="most requests per minute, over all workers"
-    )
-    llm.add_argument(
-        "--tpm", type=float, default=CHAT_DEFAULTS.tpm, help="most tokens per minute, over all workers"
-    )
     llm.add_argument("--price-in", type=float, help="USD per million prompt tokens (for the cost figures)")
     llm.add_argument("--price-out", type=float, help="USD per million completion tokens")
     cost = parser.add_argument_group("cost estimate (--dry-run)")

@@ -3,59 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import inspect
+import dataclasses
 import time
 from pathlib import Path
-from typing import Any
 
+from sb3_llmae.cli.config_flags import (
+    DefaultsHelpFormatter,
+    add_config_flags,
+    config_from_args,
+    optional_float,
+    optional_int,
+)
 from sb3_llmae.cli.outputs import check_output_file, save_model
-from sb3_llmae.training import (
-    LLM_INIT_BC_KWARGS,
-    LLM_INIT_PPO_KWARGS,
-    REFERENCE_N_ENVS,
-    llm_init_ppo,
-    pretrain_bc,
-)
+from sb3_llmae.training import CRITIC_WARMUP_STEPS, REFERENCE_N_ENVS, BCConfig, KLConfig, llm_init_ppo
 
-# (flag, pretrain_bc keyword, type, help): the defaults are read from pretrain_bc and LLM_INIT_BC_KWARGS.
-BC_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
-    ("--bc-epochs", "epochs", int, "largest number of BC epochs"),
-    ("--bc-batch-size", "batch_size", int, "BC batch size"),
-    ("--bc-learning-rate", "learning_rate", float, "BC learning rate (Adam)"),
-    ("--bc-eval-every", "eval_every", int, "BC epochs between greedy-success evaluations"),
-)
+__all__ = ["BC_FLAGS", "KL_FLAGS", "add_pretrain_parser", "cmd_pretrain", "optional_float", "optional_int"]
 
-
-def optional_int(text: str) -> int | None:
-    """
-    :param text: a whole number, or ``none``
-    :return: the number, or ``None``
-    """
-    return None if text.lower() == "none" else int(text)
-
-
-def optional_float(text: str) -> float | None:
-    """
-    :param text: a number, or ``none``
-    :return: the number, or ``None``
-    """
-    return None if text.lower() == "none" else float(text)
-
-
-def bc_default(name: str) -> Any:
-    """
-    :param name: a keyword of :func:`~sb3_llmae.training.bc.pretrain_bc`
-    :return: the value ``llm_init_ppo`` uses for it when not told otherwise
-    """
-    return LLM_INIT_BC_KWARGS.get(name, inspect.signature(pretrain_bc).parameters[name].default)
-
-
-def llm_init_default(name: str) -> Any:
-    """
-    :param name: a keyword of :func:`~sb3_llmae.training.llm_init.llm_init_ppo`
-    :return: its default
-    """
-    return inspect.signature(llm_init_ppo).parameters[name].default
+# BCConfig field -> flag (the flag names of earlier versions).
+BC_FLAGS = {
+    "stop_at_success": "--stop-at-success",
+    "epochs": "--bc-epochs",
+    "batch_size": "--bc-batch-size",
+    "learning_rate": "--bc-learning-rate",
+    "eval_every": "--bc-eval-every",
+}
+KL_FLAGS = {
+    name: f"--{name.replace('_', '-')}" for name in ("kl_coef", "kl_decay_steps", "critic_learning_rate")
+}
+BC_HELP = {
+    "stop_at_success": "stop BC once the greedy success rate reaches this ('none': run every epoch)",
+    "epochs": "largest number of BC epochs",
+    "batch_size": "BC batch size",
+    "learning_rate": "BC learning rate (Adam)",
+    "eval_every": "BC epochs between greedy-success evaluations",
+}
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -65,23 +46,22 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise ValueError(f"--n-envs must be positive, got {args.n_envs}.")
     if args.warmup_steps < 0:
         raise ValueError(f"--warmup-steps must be >= 0, got {args.warmup_steps}.")
+    bc = config_from_args(args, BCConfig, BC_FLAGS)
+    kl = config_from_args(args, KLConfig, KL_FLAGS)
     start = time.perf_counter()
-    bc_kwargs = {keyword: getattr(args, keyword) for _, keyword, _, _ in BC_OPTIONS}
-    bc_kwargs["stop_at_success"] = args.stop_at_success
-    bc_kwargs["progress_bar"] = not args.no_progress
     model = llm_init_ppo(
         args.env,
         args.demos,
         init=args.init,
-        bc_kwargs=bc_kwargs,
+        # only the flags' fields, so that BC's batches keep following --seed
+        bc_kwargs={**{name: getattr(bc, name) for name in BC_FLAGS}, "progress_bar": not args.no_progress},
         critic_warmup_steps=args.warmup_steps,
-        n_envs=args.n_envs,
-        max_episode_steps=args.max_episode_steps,
         seed=args.seed,
         allow_env_mismatch=args.allow_env_mismatch,
-        kl_coef=args.kl_coef,
-        kl_decay_steps=args.kl_decay_steps,
-        critic_learning_rate=args.critic_learning_rate,
+        n_envs=args.n_envs,
+        max_episode_steps=args.max_episode_steps,
+        # KLPPO only when the KL term or a critic learning rate of its own is asked for
+        **({} if kl.is_default() else dataclasses.asdict(kl)),
     )
     saved = save_model(model, out)
     print(
@@ -97,54 +77,31 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``pretrain`` is added"""
     parser = subparsers.add_parser(
-        "pretrain", help="behaviour-clone demonstrations into a PPO model and warm its critic up"
+        "pretrain",
+        help="behaviour-clone demonstrations into a PPO model and warm its critic up",
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument("--demos", required=True, help="demonstrations directory (from `sb3-llmae generate`)")
     parser.add_argument(
-        "--out", required=True, help="model zip to write (KLPPO.load and `train --load` read it)"
+        "--out", required=True, help="model zip to write (`train --load` and load_ppo read it)"
     )
     parser.add_argument(
-        "--init",
-        choices=("actor", "full"),
-        default=llm_init_default("init"),
-        help="keep the actor only, or everything",
+        "--init", choices=("actor", "full"), default="actor", help="keep the actor only, or everything"
     )
-    parser.add_argument(
-        "--stop-at-success",
-        type=optional_float,
-        default=bc_default("stop_at_success"),
-        help="stop BC once the greedy success rate reaches this ('none': run every epoch)",
-    )
-    for flag, keyword, kind, text in BC_OPTIONS:
-        parser.add_argument(flag, dest=keyword, type=kind, default=bc_default(keyword), help=text)
+    add_config_flags(parser, BCConfig, BC_FLAGS, BC_HELP)
     parser.add_argument(
         "--warmup-steps",
         type=int,
-        default=llm_init_default("critic_warmup_steps"),
+        default=CRITIC_WARMUP_STEPS,
         help="env steps of critic warm-up (0: none)",
     )
+    add_config_flags(parser, KLConfig, KL_FLAGS)
+    parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS, help="number of training envs")
     parser.add_argument(
-        "--kl-coef",
-        type=float,
-        default=LLM_INIT_PPO_KWARGS["kl_coef"],
-        help="weight of KL(prior || policy) in PPO's loss once training goes on (0: none)",
+        "--max-episode-steps", type=int, default=None, help="episode step limit (None: the env's own)"
     )
-    parser.add_argument(
-        "--kl-decay-steps",
-        type=optional_int,
-        default=LLM_INIT_PPO_KWARGS["kl_decay_steps"],
-        help="env steps over which the KL weight falls to 0 ('none': constant)",
-    )
-    parser.add_argument(
-        "--critic-learning-rate",
-        type=optional_float,
-        default=LLM_INIT_PPO_KWARGS["critic_learning_rate"],
-        help="the critic's own learning rate ('none': the actor's)",
-    )
-    parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS)
-    parser.add_argument("--max-episode-steps", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model, its envs and BC's batches")
     parser.add_argument(
         "--allow-env-mismatch",
         action="store_true",

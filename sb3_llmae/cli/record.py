@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import inspect
-from typing import Any
 
-from sb3_llmae.record import record_gif
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter, add_config_flags
+from sb3_llmae.record import RecordConfig, record_gif
 
-
-def record_default(name: str) -> Any:
-    """
-    :param name: a keyword of :func:`~sb3_llmae.record.record_gif`
-    :return: its default
-    """
-    return inspect.signature(record_gif).parameters[name].default
+RECORD_FLAGS = {"episodes": "--episodes", "seed": "--seed", "fps": "--fps"}
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -40,17 +33,19 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def add_record_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``record`` is added"""
-    parser = subparsers.add_parser("record", help="render episodes of a saved model to an animated GIF")
+    parser = subparsers.add_parser(
+        "record",
+        help="render episodes of a saved model to an animated GIF",
+        formatter_class=DefaultsHelpFormatter,
+    )
     parser.add_argument("model", help="model zip (PPO, MaskablePPO, RecurrentPPO, or a PPO subclass)")
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument("--out", required=True, help="GIF to write")
-    parser.add_argument("--episodes", type=int, default=record_default("episodes"))
-    parser.add_argument(
-        "--seed", type=int, default=record_default("seed"), help="reset seed of the first episode"
-    )
+    add_config_flags(parser, RecordConfig, RECORD_FLAGS)
     parser.add_argument(
         "--sampled", action="store_true", help="sample actions instead of taking the greedy one"
     )
-    parser.add_argument("--max-episode-steps", type=int, default=None)
-    parser.add_argument("--fps", type=int, default=record_default("fps"))
+    parser.add_argument(
+        "--max-episode-steps", type=int, default=None, help="episode step limit (None: the env's own)"
+    )
     parser.set_defaults(func=cmd_record)

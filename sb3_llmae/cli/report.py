@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import time
-from typing import Any
 
+from sb3_llmae.experiments.aggregate import BOOTSTRAP_SEED, REPS, THRESHOLD
 from sb3_llmae.experiments.report import write_report
-
-
-def report_default(name: str) -> Any:
-    """
-    :param name: a keyword of :func:`~sb3_llmae.experiments.report.write_report`
-    :return: its default
-    """
-    return inspect.signature(write_report).parameters[name].default
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -41,19 +32,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``report`` is added"""
     parser = subparsers.add_parser(
-        "report", help="IQM, bootstrap CIs, time to threshold and plots of a comparison's runs"
+        "report",
+        help="IQM, bootstrap CIs, time to threshold and plots of a comparison's runs",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "runs",
         help="a `sb3-llmae compare` output folder, or any folder of <method>/<run>/eval_logs/*.npz "
         "(the reference system's multirun/<date> too)",
     )
-    parser.add_argument("--out", default=None, help="where to write (default: the runs folder)")
-    parser.add_argument(
-        "--threshold", type=float, default=report_default("threshold"), help="time-to-threshold level"
-    )
-    parser.add_argument(
-        "--reps", type=int, default=report_default("reps"), help="stratified-bootstrap resamples"
-    )
-    parser.add_argument("--seed", type=int, default=report_default("seed"), help="seed of the bootstrap")
+    parser.add_argument("--out", default=None, help="where to write (None: the runs folder)")
+    parser.add_argument("--threshold", type=float, default=THRESHOLD, help="time-to-threshold level")
+    parser.add_argument("--reps", type=int, default=REPS, help="stratified-bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=BOOTSTRAP_SEED, help="seed of the bootstrap")
     parser.set_defaults(func=cmd_report)

@@ -7,10 +7,17 @@ import time
 
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter, add_config_flags
 from sb3_llmae.cli.outputs import save_model
 from sb3_llmae.demonstrations.storage import check_output_directory
 from sb3_llmae.envs import OBS_MODES
-from sb3_llmae.training import REFERENCE_N_ENVS, evaluate_success, load_ppo, make_ppo
+from sb3_llmae.training import REFERENCE_N_ENVS, EvalConfig, evaluate_success, load_ppo, make_ppo
+
+EVAL_FLAGS = {"n_episodes": "--eval-episodes", "seed": "--eval-seed"}
+EVAL_HELP = {
+    "n_episodes": "greedy episodes at the end (0: none)",
+    "seed": "seed of the first evaluation episode",
+}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -25,7 +32,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     env_settings = {"n_envs": args.n_envs, "max_episode_steps": args.max_episode_steps, "seed": args.seed}
     model: OnPolicyAlgorithm
     if args.load:
-        model = load_ppo(args.load, args.env, tensorboard_log=str(out_dir), **env_settings)
+        model = load_ppo(args.load, env=args.env, tensorboard_log=str(out_dir), **env_settings)
     else:
         model = make_ppo(args.env, obs_mode=args.obs_mode, tensorboard_log=str(out_dir), **env_settings)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -35,8 +42,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_path = save_model(model, out_dir / "model.zip")
     summary = f"env: {args.env}  trained {args.steps} steps, {model.num_timesteps} in all"
     if args.eval_episodes > 0:
-        seeds = range(args.eval_seed, args.eval_seed + args.eval_episodes)
-        result = evaluate_success(model, args.env, seeds, max_episode_steps=args.max_episode_steps)
+        evaluation = EvalConfig(
+            seed=args.eval_seed, n_episodes=args.eval_episodes, max_episode_steps=args.max_episode_steps
+        )
+        result = evaluate_success(
+            model, args.env, evaluation.seeds, max_episode_steps=evaluation.max_episode_steps
+        )
         summary += f"\ngreedy success: {result.success_rate:.0%} on {args.eval_episodes} episodes"
     print(
         f"{summary}\ntime: {time.perf_counter() - start:.1f} s\n"
@@ -47,11 +58,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``train`` is added"""
-    parser = subparsers.add_parser("train", help="train PPO from a saved model (--load) or from scratch")
+    parser = subparsers.add_parser(
+        "train",
+        help="train PPO from a saved model (--load) or from scratch",
+        formatter_class=DefaultsHelpFormatter,
+    )
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument("--load", default=None, help="model zip to continue (e.g. from `sb3-llmae pretrain`)")
     parser.add_argument("--steps", type=int, required=True, help="env steps to train in this run")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the model and its envs")
     parser.add_argument("--out", required=True, help="directory for TensorBoard logs and the final model.zip")
     parser.add_argument(
         "--obs-mode",
@@ -59,11 +74,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         default="image",
         help="from scratch only (a loaded model has its own)",
     )
-    parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS)
-    parser.add_argument("--max-episode-steps", type=int, default=None)
-    parser.add_argument("--eval-episodes", type=int, default=20, help="greedy episodes at the end (0: none)")
+    parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS, help="number of training envs")
     parser.add_argument(
-        "--eval-seed", type=int, default=1_000_000, help="seed of the first evaluation episode"
+        "--max-episode-steps", type=int, default=None, help="episode step limit (None: the env's own)"
     )
+    add_config_flags(parser, EvalConfig, EVAL_FLAGS, EVAL_HELP)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=cmd_train)

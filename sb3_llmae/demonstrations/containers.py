@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -308,7 +309,7 @@ class Demonstrations:
                 "in the policy's observation mode."
             )
 
-    def check_env(self, env_id: str | None, allow_env_mismatch: bool = False) -> None:
+    def check_env_id(self, env_id: str | None, allow_env_mismatch: bool = False) -> None:
         """
         Check that these demonstrations come from the env a policy is trained on.
 
@@ -326,6 +327,13 @@ class Demonstrations:
             f"demonstrations on {env_id}, or pass allow_env_mismatch=True (CLI: --allow-env-mismatch) to "
             "train on them anyway."
         )
+
+    def check_env(self, env_id: str | None, allow_env_mismatch: bool = False) -> None:
+        """Deprecated name of :meth:`check_env_id` (it compares env ids; it does not check an env)."""
+        warnings.warn(
+            "Demonstrations.check_env is deprecated: use Demonstrations.check_env_id.", DeprecationWarning, 2
+        )
+        self.check_env_id(env_id, allow_env_mismatch)
 
     def check_values(self, observation_space: gym.Space, action_space: gym.Space) -> None:
         """

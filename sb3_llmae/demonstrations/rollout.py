@@ -35,6 +35,7 @@ from sb3_llmae.envs import (
     check_env_id,
     check_max_episode_steps,
     check_obs_mode,
+    is_success,
     make_env,
     unwrap_minigrid,
 )
@@ -96,7 +97,7 @@ def rollout_episode(
         terminal=bool(terminated),
         rews=np.asarray(rewards, dtype=np.float32),
     )
-    success = bool(terminated and rewards[-1] > 0)
+    success = is_success(terminated, rewards[-1])
     return EpisodeRecord(
         seed=seed,
         trajectory=trajectory,

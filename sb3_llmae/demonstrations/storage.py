@@ -20,6 +20,9 @@ from imitation.data.types import TrajectoryWithRew
 
 from sb3_llmae.demonstrations.containers import DemonstrationMetadata, Demonstrations, EpisodeRecord
 
+# Plan mode's Batch API rounds keep their state in the output directory before any episode is played.
+from sb3_llmae.experts.llm.batch_state import BATCH_STATE_FILE
+
 METADATA_FILE = "metadata.json"
 TRAJECTORIES_DIR = "trajectories"
 # The expert's distribution over the actions at each step of each kept trajectory, when it gave one.
@@ -28,8 +31,6 @@ EPISODES_DIR = "episodes"
 TRANSCRIPTS_DIR = "transcripts"
 GENERATION_FILE = "generation.json"
 LOCK_FILE = "generate.lock"
-# Plan mode's Batch API rounds (experts/llm/batch.py) keep their state here before any episode is played.
-BATCH_STATE_FILE = "batch.json"
 # What a generation run writes into its output directory; anything else there is someone else's.
 GENERATION_ENTRIES = frozenset({GENERATION_FILE, LOCK_FILE, EPISODES_DIR, TRANSCRIPTS_DIR})
 SAVED_ENTRIES = frozenset({METADATA_FILE, TRAJECTORIES_DIR})

@@ -5,7 +5,8 @@ from sb3_llmae.experiments.methods import BUILTIN_METHODS, MethodSpec, load_meth
 from sb3_llmae.experiments.report import Report, write_report
 from sb3_llmae.experiments.runner import compare, plan_runs
 from sb3_llmae.experiments.runs import RunCurves, discover_runs
-from sb3_llmae.experiments.training_run import CompareSettings, RunOutcome, RunSpec, train_run
+from sb3_llmae.experiments.specs import CompareSettings, RunOutcome, RunSpec
+from sb3_llmae.experiments.training_run import train_run
 
 __all__ = [
     "BUILTIN_METHODS",

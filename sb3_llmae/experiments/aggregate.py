@@ -4,7 +4,7 @@ intervals, curves on a common step grid, time to threshold."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -19,6 +19,8 @@ CONFIDENCE = 0.95
 REPS = 50_000
 # Pairwise comparisons bootstrap two samples at once; rliable's examples use 2,000 resamples for them.
 PAIR_REPS = 2_000
+# Seed of every bootstrap, so that the same runs give the same report.
+BOOTSTRAP_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def _seeded_bootstrap(seed: int) -> Iterator[np.random.RandomState]:
         np.random.set_state(saved)
 
 
-def bootstrap_iqm(matrix: ScoreMatrix, reps: int = REPS, seed: int = 0) -> CurveEstimate:
+def bootstrap_iqm(matrix: ScoreMatrix, reps: int = REPS, seed: int = BOOTSTRAP_SEED) -> CurveEstimate:
     """
     IQM over runs at every step with percentile confidence intervals from rliable's stratified bootstrap
     (runs resampled with replacement, whole curves at once, so every step sees the same resamples).
@@ -160,16 +162,8 @@ def bootstrap_iqm(matrix: ScoreMatrix, reps: int = REPS, seed: int = 0) -> Curve
     :return: the estimate
     """
     scores = matrix.scores[:, None, :]  # rliable's (runs, tasks, steps)
-    with _seeded_bootstrap(seed) as random_state:
-        points, intervals = library.get_interval_estimates(
-            {"scores": scores},
-            iqm_per_step,
-            reps=reps,
-            confidence_interval_size=CONFIDENCE,
-            random_state=random_state,
-        )
-    interval = np.asarray(intervals["scores"])
-    return CurveEstimate(matrix.steps, np.asarray(points["scores"]), interval[0], interval[1])
+    point, interval = _interval_estimate(scores, iqm_per_step, reps, seed)
+    return CurveEstimate(matrix.steps, point, interval[0], interval[1])
 
 
 def first_step_reaching(steps: np.ndarray, curve: np.ndarray, threshold: float = THRESHOLD) -> int | None:
@@ -188,7 +182,7 @@ def summarize_metric(
     metric: str,
     threshold: float = THRESHOLD,
     reps: int = REPS,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
 ) -> tuple[MetricSummary, CurveEstimate] | None:
     """
     :param runs: one method's runs
@@ -225,7 +219,7 @@ def summarize_metric(
 
 
 def probability_of_improvement(
-    scores_x: np.ndarray, scores_y: np.ndarray, reps: int = PAIR_REPS, seed: int = 0
+    scores_x: np.ndarray, scores_y: np.ndarray, reps: int = PAIR_REPS, seed: int = BOOTSTRAP_SEED
 ) -> Interval:
     """
     rliable's probability of improvement: the chance that a run of X scores above a run of Y (ties
@@ -242,13 +236,27 @@ def probability_of_improvement(
         return np.array([metrics.probability_of_improvement(x, y)])
 
     pair = [np.asarray(scores_x, dtype=np.float64)[:, None], np.asarray(scores_y, dtype=np.float64)[:, None]]
+    point, interval = _interval_estimate(pair, estimate, reps, seed)
+    return Interval(float(point[0]), float(interval[0, 0]), float(interval[1, 0]))
+
+
+def _interval_estimate(
+    scores: np.ndarray | list[np.ndarray], estimator: Callable[..., np.ndarray], reps: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """
+    :param scores: rliable's score matrix of one estimate (or the pair of matrices it compares)
+    :param estimator: what is estimated from them
+    :param reps: bootstrap resamples
+    :param seed: seed of the resampling
+    :return: the point estimate and its ``CONFIDENCE`` interval (low and high rows), from rliable's
+        stratified bootstrap
+    """
     with _seeded_bootstrap(seed) as random_state:
         points, intervals = library.get_interval_estimates(
-            {"pair": pair},
-            estimate,
+            {"estimate": scores},
+            estimator,
             reps=reps,
             confidence_interval_size=CONFIDENCE,
             random_state=random_state,
         )
-    interval = np.asarray(intervals["pair"])
-    return Interval(float(np.asarray(points["pair"])[0]), float(interval[0, 0]), float(interval[1, 0]))
+    return np.asarray(points["estimate"]), np.asarray(intervals["estimate"])

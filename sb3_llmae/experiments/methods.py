@@ -12,10 +12,16 @@ from typing import Any, Literal
 
 import yaml
 
-MethodInit = Literal["scratch", "actor", "full", "transfer"]
-METHOD_INITS: tuple[str, ...] = ("scratch", "actor", "full", "transfer")
-MethodAlgo = Literal["ppo", "maskable"]
-METHOD_ALGOS: tuple[str, ...] = ("ppo", "maskable")
+from sb3_llmae.training.config import BCConfig
+from sb3_llmae.training.ppo import INIT_MODES, InitMode
+
+# How a method's policy starts: an init of ``make_ppo`` / ``llm_init_ppo``, or a transferred policy.
+MethodInit = InitMode | Literal["transfer"]
+METHOD_INITS: tuple[str, ...] = (*INIT_MODES, "transfer")
+MethodAlgo = Literal["ppo", "maskable", "klppo"]
+METHOD_ALGOS: tuple[str, ...] = ("ppo", "maskable", "klppo")
+# The BC settings a method may give; a run orders its BC batches by its own seed.
+BC_KWARGS: tuple[str, ...] = tuple(entry.name for entry in fields(BCConfig) if entry.name != "seed")
 DEFAULT_SOURCE_ENV = "MiniGrid-Unlock-v0"
 # The reference's transfer agent starts from a PPO trained 150k steps on Unlock.
 DEFAULT_SOURCE_STEPS = 150_000
@@ -30,14 +36,16 @@ class MethodSpec:
     :param init: ``"scratch"``: fresh weights; ``"actor"`` / ``"full"``: BC on demonstrations through
         :func:`~sb3_llmae.training.llm_init.llm_init_ppo`, keeping the actor only or the whole network;
         ``"transfer"``: the policy of a PPO trained on ``source_env`` (trained once per seed, reused)
-    :param algo: ``"ppo"`` (SB3's ``PPO``) or ``"maskable"`` (sb3-contrib's ``MaskablePPO``, with the
-        plugin's MiniGrid action masks)
+    :param algo: ``"ppo"`` (SB3's ``PPO``), ``"maskable"`` (sb3-contrib's ``MaskablePPO``, with the
+        plugin's MiniGrid action masks) or ``"klppo"`` (the plugin's ``KLPPO``, whose ``ppo_kwargs`` may
+        hold ``kl_coef``, ``kl_decay_steps``, ``critic_learning_rate``)
     :param demos: demonstrations directory of ``"actor"`` / ``"full"``; ``None``: the one the compare
         is given (``--demos``)
     :param source_env: env the ``"transfer"`` source model trains on
     :param source_steps: env steps of that source training
     :param ppo_kwargs: PPO settings over the reference ones (``learning_rate``, ``n_steps``, ...)
-    :param bc_kwargs: BC settings of ``"actor"`` / ``"full"`` (see ``llm_init_ppo``'s ``bc_kwargs``)
+    :param bc: BC settings of ``"actor"`` / ``"full"`` (``bc_kwargs: {...}`` in a methods file); its
+        ``seed`` is not used: a run orders its BC batches by the run's seed
     :param critic_warmup_steps: critic warm-up of ``"actor"`` / ``"full"``; ``None``: ``llm_init_ppo``'s
     """
 
@@ -48,7 +56,7 @@ class MethodSpec:
     source_env: str = DEFAULT_SOURCE_ENV
     source_steps: int = DEFAULT_SOURCE_STEPS
     ppo_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    bc_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    bc: BCConfig = field(default_factory=BCConfig)
     critic_warmup_steps: int | None = None
 
     def __post_init__(self) -> None:
@@ -64,6 +72,16 @@ class MethodSpec:
             raise ValueError(
                 f"Method {self.name!r}: unknown algo {self.algo!r}; choose one of {', '.join(METHOD_ALGOS)}."
             )
+        if not isinstance(self.bc, BCConfig):
+            raise ValueError(
+                f"Method {self.name!r}: bc must be a BCConfig, got {self.bc!r} "
+                "(MethodSpec.from_dict reads a bc_kwargs mapping)."
+            )
+        if self.bc.seed != BCConfig().seed:
+            raise ValueError(
+                f"Method {self.name!r}: a run orders its BC batches by its own seed; leave BCConfig.seed "
+                "at its default and choose the runs' seeds instead."
+            )
         if self.source_steps <= 0:
             raise ValueError(f"Method {self.name!r}: source_steps must be positive, got {self.source_steps}.")
         if self.critic_warmup_steps is not None and self.critic_warmup_steps < 0:
@@ -77,25 +95,55 @@ class MethodSpec:
     def to_dict(self) -> dict[str, Any]:
         """:return: the spec as plain data (for a run's ``config.json``)"""
         data = asdict(self)
+        del data["bc"]
         data["ppo_kwargs"] = dict(self.ppo_kwargs)
-        data["bc_kwargs"] = dict(self.bc_kwargs)
+        data["bc_kwargs"] = bc_kwargs_of(self.bc)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MethodSpec:
         """
-        :param data: a spec as plain data (a YAML entry, or what :meth:`to_dict` gave)
+        :param data: a spec as plain data (a YAML entry, or what :meth:`to_dict` gave), its BC settings
+            under ``bc_kwargs``
         :return: the spec
         :raises ValueError: naming unknown keys
         """
-        known = {spec_field.name for spec_field in fields(cls)}
+        known = {spec_field.name for spec_field in fields(cls) if spec_field.name != "bc"} | {"bc_kwargs"}
+        name = data.get("name", "?")
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(
-                f"Method {data.get('name', '?')!r}: unknown keys {', '.join(unknown)}; "
+                f"Method {name!r}: unknown keys {', '.join(unknown)}; "
                 f"a method has: {', '.join(sorted(known))}."
             )
-        return cls(**data)
+        settings = dict(data)
+        bc_kwargs = settings.pop("bc_kwargs", None) or {}
+        return cls(**settings, bc=bc_config(bc_kwargs, f"Method {name!r}"))
+
+
+def bc_config(bc_kwargs: Mapping[str, Any], owner: str = "bc_kwargs") -> BCConfig:
+    """
+    :param bc_kwargs: BC settings by name (``BC_KWARGS``), e.g. ``{"learning_rate": 0.001}``
+    :param owner: who gives them, for the error message
+    :return: those settings over ``BCConfig``'s defaults
+    :raises ValueError: naming the keys that are not BC settings, and the valid ones
+    """
+    if not isinstance(bc_kwargs, Mapping):
+        raise ValueError(
+            f"{owner}: bc_kwargs must be a mapping such as {{learning_rate: 0.001}}, got {bc_kwargs!r}."
+        )
+    unknown = sorted(set(bc_kwargs) - set(BC_KWARGS))
+    if unknown:
+        hint = " (a run orders its BC batches by its own seed: pass --seeds)" if "seed" in unknown else ""
+        raise ValueError(
+            f"{owner}: unknown bc_kwargs {', '.join(unknown)}{hint}; BC settings are: {', '.join(BC_KWARGS)}."
+        )
+    return BCConfig(**bc_kwargs)
+
+
+def bc_kwargs_of(bc: BCConfig) -> dict[str, Any]:
+    """:return: ``bc`` as the ``bc_kwargs`` of a methods file (every setting but the seed)"""
+    return {name: getattr(bc, name) for name in BC_KWARGS}
 
 
 BUILTIN_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
@@ -120,7 +168,7 @@ def load_method_specs(path: str | os.PathLike[str]) -> dict[str, MethodSpec]:
         llmae-noisy:
           init: actor
           demos: demos/noisy
-          bc_kwargs: {learning_rate: 0.001}
+          bc_kwargs: {learning_rate: 0.001}   # BCConfig fields
 
     :param path: the file
     :return: the specs by name

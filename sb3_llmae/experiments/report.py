@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sb3_llmae.experiments.aggregate import (
+    BOOTSTRAP_SEED,
     CONFIDENCE,
     PAIR_REPS,
     REPS,
@@ -30,7 +31,8 @@ from sb3_llmae.experiments.plots import (
     plot_probability_of_improvement,
     summed_heatmaps,
 )
-from sb3_llmae.experiments.runs import METRICS, RunCurves, discover_runs
+from sb3_llmae.experiments.runs import RunCurves, discover_runs
+from sb3_llmae.run_layout import METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ IMPROVEMENT_FILE = "probability_of_improvement.png"
 HEATMAPS_FILE = "heatmaps.png"
 # The metric pairs of methods are compared on: the reference's headline figure.
 IMPROVEMENT_METRIC = "return"
+CI = f"{CONFIDENCE:.0%} CI"
 SUMMARY_COLUMNS = (
     "method",
     "metric",
@@ -65,12 +68,14 @@ class Report:
     :param report_path: ``report.md``
     :param summary_path: ``summary.csv``
     :param plots: the PNG figures written
+    :param curves: per metric, per method, its IQM curve over runs with the CI bands
     """
 
     summaries: Mapping[str, Mapping[str, MetricSummary]]
     report_path: Path
     summary_path: Path
     plots: Sequence[Path] = field(default_factory=list)
+    curves: Mapping[str, Mapping[str, CurveEstimate]] = field(default_factory=dict)
 
 
 def write_report(
@@ -79,7 +84,7 @@ def write_report(
     *,
     threshold: float = THRESHOLD,
     reps: int = REPS,
-    seed: int = 0,
+    seed: int = BOOTSTRAP_SEED,
     title: str | None = None,
 ) -> Report:
     """
@@ -136,11 +141,13 @@ def write_report(
             title=title or f"Report: {Path(root).resolve().name}",
         )
     )
-    return Report(summaries=summaries, report_path=report_path, summary_path=summary_path, plots=plots)
+    return Report(
+        summaries=summaries, report_path=report_path, summary_path=summary_path, plots=plots, curves=curves
+    )
 
 
 def pairwise_improvements(
-    runs: Mapping[str, Sequence[RunCurves]], metric: str, reps: int = PAIR_REPS, seed: int = 0
+    runs: Mapping[str, Sequence[RunCurves]], metric: str, reps: int = PAIR_REPS, seed: int = BOOTSTRAP_SEED
 ) -> dict[tuple[str, str], Interval]:
     """
     :param runs: per method, its runs
@@ -233,7 +240,6 @@ def render_markdown(
         probability of improvement, the figures, and how each figure was computed
     """
     level = f"{threshold:g}"
-    ci = f"{CONFIDENCE:.0%} CI"
     lines = [f"# {title}", ""]
     lines.append(
         ", ".join(
@@ -242,15 +248,30 @@ def render_markdown(
             for method, method_runs in runs.items()
         )
     )
-    lines += [
-        "",
-        "## Headline",
-        "",
-        f"| method | final IQM return | {ci} | TTT@{level} return: IQM curve / runs' mean | runs ≥{level} "
-        f"| final IQM success | TTT@{level} success: IQM curve / runs' mean "
-        f"| final IQM greedy success ({ci}) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    lines += _headline_table(summaries, level)
+    lines += _metric_table(summaries, level)
+    lines += _improvement_table(improvements)
+    lines += ["", "## Figures", ""]
+    lines += [f"![{path.stem}]({path.name})" for path in plots]
+    lines += _method_notes(level, reps)
+    return "\n".join(lines)
+
+
+def _headline_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level: str) -> list[str]:
+    """:return: the headline section: the reference system's columns, one row per method"""
+    lines = _table_start(
+        "Headline",
+        [
+            "method",
+            "final IQM return",
+            CI,
+            f"TTT@{level} return: IQM curve / runs' mean",
+            f"runs ≥{level}",
+            "final IQM success",
+            f"TTT@{level} success: IQM curve / runs' mean",
+            f"final IQM greedy success ({CI})",
+        ],
+    )
     for method, by_metric in summaries.items():
         ret, success = by_metric.get("return"), by_metric.get("success")
         cells = [method]
@@ -281,13 +302,26 @@ def render_markdown(
         f"TTT@{level}, IQM curve: first evaluated step at which the IQM over runs reaches {level}; "
         f"runs' mean: each run's first step at or above {level}, averaged over the runs that reach it "
         "(how the reference system's published figures were computed).",
-        "",
-        "## Every metric",
-        "",
-        f"| method | metric | runs | final step | final IQM ({ci}) | TTT@{level} (IQM curve) "
-        f"| mean TTT@{level} of runs reaching it | runs ≥{level} | lowest IQM after reaching {level} |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    return lines
+
+
+def _metric_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level: str) -> list[str]:
+    """:return: the section of every metric of every method"""
+    lines = _table_start(
+        "Every metric",
+        [
+            "method",
+            "metric",
+            "runs",
+            "final step",
+            f"final IQM ({CI})",
+            f"TTT@{level} (IQM curve)",
+            f"mean TTT@{level} of runs reaching it",
+            f"runs ≥{level}",
+            f"lowest IQM after reaching {level}",
+        ],
+    )
     for method, by_metric in summaries.items():
         for metric, summary in by_metric.items():
             label = METRIC_LABELS.get(metric, metric)
@@ -296,21 +330,33 @@ def render_markdown(
                 f" | {_steps(summary.ttt_iqm)} | {_steps(summary.ttt_mean_reached)} "
                 f"| {_share(summary)} | {_lowest(summary)} |"
             )
-    if improvements:
-        lines += [
-            "",
-            f"## Probability of improvement (final {METRIC_LABELS[IMPROVEMENT_METRIC]})",
-            "",
-            f"| X | Y | P(X > Y) | {ci} |",
-            "|---|---|---|---|",
-        ]
-        lines += [
+    return lines
+
+
+def _improvement_table(improvements: Mapping[tuple[str, str], Interval]) -> list[str]:
+    """:return: the probability-of-improvement section, if any pair was compared"""
+    if not improvements:
+        return []
+    return [
+        *_table_start(
+            f"Probability of improvement (final {METRIC_LABELS[IMPROVEMENT_METRIC]})",
+            ["X", "Y", "P(X > Y)", CI],
+        ),
+        *(
             f"| {x} | {y} | {estimate.value:.3f} | [{estimate.low:.3f}, {estimate.high:.3f}] |"
             for (x, y), estimate in improvements.items()
-        ]
-    lines += ["", "## Figures", ""]
-    lines += [f"![{path.stem}]({path.name})" for path in plots]
-    lines += [
+        ),
+    ]
+
+
+def _table_start(title: str, columns: Sequence[str]) -> list[str]:
+    """:return: a section's title and the head of its table"""
+    return ["", f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
+def _method_notes(level: str, reps: int) -> list[str]:
+    """:return: the section on how the figures are computed"""
+    return [
         "",
         "## How these figures are computed",
         "",
@@ -318,7 +364,7 @@ def render_markdown(
         "(the reference system's aggregation).",
         "- Per method and metric, each run's curve is interpolated linearly onto the union of its runs' "
         "evaluated steps; the final score is the last step.",
-        f"- IQM (interquartile mean) over runs with rliable; {ci}s from rliable's stratified bootstrap "
+        f"- IQM (interquartile mean) over runs with rliable; {CI}s from rliable's stratified bootstrap "
         f"({reps:,} resamples, percentile method), whole curves resampled at once.",
         f"- Mean TTT@{level} of runs reaching it: each run's first evaluation at or above {level}, "
         "averaged over the runs that reach it (the reference system's published time to threshold).",
@@ -326,4 +372,3 @@ def render_markdown(
         "- Heatmaps: visits summed over a method's runs, in the first and the last saved window.",
         "",
     ]
-    return "\n".join(lines)

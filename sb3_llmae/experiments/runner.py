@@ -14,13 +14,15 @@ from typing import Any, Literal
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from sb3_llmae.experiments.methods import MethodSpec
-from sb3_llmae.experiments.training_run import CompareSettings, RunOutcome, RunSpec, is_finished, train_run
+from sb3_llmae.experiments.run_folder import is_finished
+from sb3_llmae.experiments.specs import CompareSettings, RunOutcome, RunSpec
+from sb3_llmae.experiments.training_run import train_run
+from sb3_llmae.run_layout import SOURCES_DIR
 
 logger = logging.getLogger(__name__)
 
 Backend = Literal["local", "ray"]
 BACKENDS: tuple[str, ...] = ("local", "ray")
-SOURCES_DIR = "_sources"
 RAY_INSTALL_HINT = "pip install 'sb3-llmae[ray]'"
 
 

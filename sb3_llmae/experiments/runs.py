@@ -16,26 +16,18 @@ from types import MappingProxyType
 
 import numpy as np
 
-EVAL_LOGS_DIR = "eval_logs"
-HEATMAPS_DIR = "heatmaps"
-RUN_CONFIG_FILE = "config.json"
-HYDRA_CONFIG_FILE = Path(".hydra") / "config.yaml"
-
-# metric name -> (values key, mask key) in an evaluation file. Sampled actions under the reference's
-# names; greedy ones (``predict(deterministic=True)``) only in the compare runner's files.
-METRIC_KEYS: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
-    {
-        "return": ("returns", "mask"),
-        "success": ("success", "success_mask"),
-        "return_greedy": ("returns_greedy", "mask"),
-        "success_greedy": ("success_greedy", "success_mask"),
-    }
+from sb3_llmae.run_layout import (
+    CONFIG_FILE,
+    EVAL_LOGS_DIR,
+    HEATMAP_PREFIX,
+    HEATMAPS_DIR,
+    HYDRA_CONFIG_FILE,
+    METRICS,
+    EvaluationArrays,
+    heatmap_step,
 )
-METRICS: tuple[str, ...] = tuple(METRIC_KEYS)
 
-_STEP_IN_NAME = re.compile(r"step(\d+)\.npz$")
 _HYDRA_SEED = re.compile(r"^seed:\s*(-?\d+)\s*$", re.MULTILINE)
-_HEATMAP_NAME = re.compile(r"^visits_step(\d+)\.npy$")
 
 
 @dataclass(frozen=True)
@@ -62,10 +54,10 @@ class RunCurves:
     def heatmap_files(self) -> list[tuple[int, Path]]:
         """:return: the run's visitation heatmaps (``heatmaps/visits_step<N>.npy``), (step, path) by step"""
         found = []
-        for path in (self.path / HEATMAPS_DIR).glob("visits_step*.npy"):
-            match = _HEATMAP_NAME.match(path.name)
-            if match:
-                found.append((int(match.group(1)), path))
+        for path in (self.path / HEATMAPS_DIR).glob(f"{HEATMAP_PREFIX}*.npy"):
+            step = heatmap_step(path.name)
+            if step is not None:
+                found.append((step, path))
         return sorted(found)
 
 
@@ -100,25 +92,13 @@ def read_evaluation(path: Path) -> tuple[int, dict[str, float]]:
     :return: its env step (its ``step`` entry, else the number in its name) and its score per metric
     :raises ValueError: if it holds neither a step nor a metric
     """
-    with np.load(path) as data:
-        if "step" in data:
-            step = int(data["step"])
-        else:
-            match = _STEP_IN_NAME.search(path.name)
-            if match is None:
-                raise ValueError(f"{path} has no 'step' entry and no 'step<N>' in its name.")
-            step = int(match.group(1))
-        scores = {
-            metric: evaluation_score(data[values_key], data.get(mask_key))
-            for metric, (values_key, mask_key) in METRIC_KEYS.items()
-            if values_key in data
-        }
-    if not scores:
-        raise ValueError(
-            f"{path} holds none of the evaluation entries "
-            f"{', '.join(key for key, _ in METRIC_KEYS.values())}: is it an evaluation file?"
-        )
-    return step, scores
+    evaluation = EvaluationArrays.from_npz(path)
+    assert evaluation.step is not None, "from_npz tells the step of every file"
+    scores = {
+        metric: evaluation_score(values, mask)
+        for metric, (values, mask) in evaluation.metric_values().items()
+    }
+    return evaluation.step, scores
 
 
 def read_seed(run_dir: Path) -> int | None:
@@ -126,7 +106,7 @@ def read_seed(run_dir: Path) -> int | None:
     :param run_dir: a run folder
     :return: the seed in its ``config.json`` (compare runner) or ``.hydra/config.yaml`` (reference), if any
     """
-    config_path = run_dir / RUN_CONFIG_FILE
+    config_path = run_dir / CONFIG_FILE
     if config_path.is_file():
         seed = json.loads(config_path.read_text()).get("seed")
         return None if seed is None else int(seed)

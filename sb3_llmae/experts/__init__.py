@@ -1,8 +1,19 @@
-"""Experts that play MiniGrid episodes for demonstrations: the planner, an LLM, and a noisy wrapper."""
+"""Experts that play MiniGrid episodes for demonstrations: the planner, an LLM, a noisy wrapper, and
+:func:`make_expert`, which builds one by name."""
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode, UnsupportedEnvError
+from sb3_llmae.experts.factory import EXPERT_KINDS, make_expert
 from sb3_llmae.experts.llm import LLMExpert
 from sb3_llmae.experts.noisy import NoisyExpert
 from sb3_llmae.experts.planner import PlannerExpert
 
-__all__ = ["Expert", "ExpertEpisode", "LLMExpert", "NoisyExpert", "PlannerExpert", "UnsupportedEnvError"]
+__all__ = [
+    "EXPERT_KINDS",
+    "Expert",
+    "ExpertEpisode",
+    "LLMExpert",
+    "NoisyExpert",
+    "PlannerExpert",
+    "UnsupportedEnvError",
+    "make_expert",
+]

@@ -11,7 +11,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any, Literal
 
-from sb3_llmae.testing.server import FakeOpenAIServer, ReceivedRequest, _error_body
+from sb3_llmae.testing.replies import ReceivedRequest, error_body
+from sb3_llmae.testing.server import FakeOpenAIServer
 
 BatchOutcome = Literal["completed", "expired", "failed"]
 BATCH_OUTCOMES: tuple[str, ...] = ("completed", "expired", "failed")
@@ -88,7 +89,7 @@ class FakeBatchAPI:
             payload = part.get_payload(decode=True)
             fields[str(name)] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
         if "file" not in fields:
-            return 400, {}, _error_body("no file in the upload", "invalid_request_error")
+            return 400, {}, error_body("no file in the upload", "invalid_request_error")
         filename, content = fields["file"]
         purpose = fields.get("purpose", (None, b""))[1].decode()
         file_id = self._new_id("file")
@@ -113,7 +114,7 @@ class FakeBatchAPI:
         with self._lock:
             content = self.files.get(parts[2]) if len(parts) == 4 and parts[3] == "content" else None
         if content is None:
-            return 404, {}, _error_body(f"No such file: {request.path}", "invalid_request_error")
+            return 404, {}, error_body(f"No such file: {request.path}", "invalid_request_error")
         return 200, {}, content
 
     def _create(self, request: ReceivedRequest) -> tuple[int, dict[str, str], Any]:
@@ -122,7 +123,7 @@ class FakeBatchAPI:
             content = self.files.get(body.get("input_file_id", ""))
             outcome: BatchOutcome = self.outcomes.popleft() if self.outcomes else "completed"
         if content is None:
-            return 400, {}, _error_body(f"No such file: {body.get('input_file_id')}", "invalid_request_error")
+            return 400, {}, error_body(f"No such file: {body.get('input_file_id')}", "invalid_request_error")
         lines = [json.loads(line) for line in content.decode().splitlines() if line.strip()]
         batch = _FakeBatch(
             id=self._new_id("batch"),
@@ -144,7 +145,7 @@ class FakeBatchAPI:
         with self._lock:
             batch = self.batches.get(batch_id)
         if batch is None:
-            return 404, {}, _error_body(f"No such batch: {batch_id}", "invalid_request_error")
+            return 404, {}, error_body(f"No such batch: {batch_id}", "invalid_request_error")
         if batch.status == "validating":
             batch.status = "in_progress"
         elif batch.status == "in_progress":

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from minigrid.core.constants import DIR_TO_VEC
 from minigrid.core.world_object import Door, WorldObj
+from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.experts.base import UnsupportedEnvError
@@ -88,32 +89,7 @@ def shortest_solution_length(env_id: str, seed: int) -> int:
     if isinstance(env, UNPLANNABLE_ENV_CLASSES):
         raise unsupported
     stage = task.stages[0]
-    grid = env.grid
-    walkable: set[tuple[int, int]] = set()  # cells the agent may enter, doors aside
-    empty: set[tuple[int, int]] = set()  # cells the key may be dropped on
-    goals: set[tuple[int, int]] = set()
-    doors: list[Door] = []
-    door_at: dict[tuple[int, int], int] = {}
-    keys: list[tuple[WorldObj, tuple[int, int]]] = []
-    for y in range(grid.height):
-        for x in range(grid.width):
-            cell = grid.get(x, y)
-            if cell is None or cell.type == "key":
-                walkable.add((x, y))
-                empty.add((x, y))
-                if cell is not None:
-                    keys.append((cell, (x, y)))
-            elif cell.type == "floor":
-                walkable.add((x, y))
-            elif cell.type == "goal":
-                goals.add((x, y))
-            elif isinstance(cell, Door):
-                door_at[x, y] = len(doors)
-                doors.append(cell)
-            elif cell.can_pickup():
-                raise unsupported
-    if env.carrying is not None:
-        keys.append((env.carrying, (-1, -1)))
+    walkable, empty, goals, doors, door_at, keys = _read_grid(env, unsupported)
     if len(keys) > 1 or len(doors) > 2 or any(key.type != "key" for key, _ in keys):
         raise unsupported
 
@@ -161,3 +137,49 @@ def shortest_solution_length(env_id: str, seed: int) -> int:
                 seen.add(successor)
                 queue.append((successor, length + 1))
     raise ValueError(f"No action sequence completes {env_id} (mission {env.mission!r}) with seed {seed}.")
+
+
+class _Grid(NamedTuple):
+    """What the oracle's search needs to know of a grid."""
+
+    walkable: set[tuple[int, int]]  # cells the agent may enter, doors aside
+    empty: set[tuple[int, int]]  # cells the key may be dropped on
+    goals: set[tuple[int, int]]
+    doors: list[Door]
+    door_at: dict[tuple[int, int], int]
+    keys: list[tuple[WorldObj, tuple[int, int]]]  # the carried one at (-1, -1)
+
+
+def _read_grid(env: MiniGridEnv, unsupported: UnsupportedEnvError) -> _Grid:
+    """
+    :param env: the unwrapped env, reset
+    :param unsupported: raised when the grid holds a movable object other than a key
+    :return: the grid's cells by kind, its doors and its keys
+    """
+    grid = env.grid
+    walkable: set[tuple[int, int]] = set()
+    empty: set[tuple[int, int]] = set()
+    goals: set[tuple[int, int]] = set()
+    doors: list[Door] = []
+    door_at: dict[tuple[int, int], int] = {}
+    keys: list[tuple[WorldObj, tuple[int, int]]] = []
+    for y in range(grid.height):
+        for x in range(grid.width):
+            cell = grid.get(x, y)
+            if cell is None or cell.type == "key":
+                walkable.add((x, y))
+                empty.add((x, y))
+                if cell is not None:
+                    keys.append((cell, (x, y)))
+            elif cell.type == "floor":
+                walkable.add((x, y))
+            elif cell.type == "goal":
+                goals.add((x, y))
+            elif isinstance(cell, Door):
+                door_at[x, y] = len(doors)
+                doors.append(cell)
+            elif cell.can_pickup():
+                raise unsupported
+    if env.carrying is not None:
+        keys.append((env.carrying, (-1, -1)))
+    return _Grid(walkable, empty, goals, doors, door_at, keys)

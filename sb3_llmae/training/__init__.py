@@ -1,11 +1,12 @@
-"""Training: the PPO builder, behaviour cloning, critic warm-up, KL-to-prior PPO, LLM-initialised PPO
-and evaluation."""
+"""Training: the PPO builder and loader, behaviour cloning, critic warm-up, KL-to-prior PPO,
+LLM-initialised PPO, the play loop and evaluation, and their typed settings."""
 
 from sb3_llmae.training.bc import BCReport, pretrain_bc
+from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, KLConfig
 from sb3_llmae.training.critic import warm_up_critic
-from sb3_llmae.training.evaluation import EvaluationResult, evaluate_success
+from sb3_llmae.training.evaluation import EvaluationResult, PlayedEpisode, evaluate_success, play_episodes
 from sb3_llmae.training.kl_ppo import KLPPO
-from sb3_llmae.training.llm_init import LLM_INIT_BC_KWARGS, LLM_INIT_PPO_KWARGS, llm_init_ppo
+from sb3_llmae.training.llm_init import llm_init_ppo
 from sb3_llmae.training.ppo import (
     INIT_MODES,
     REFERENCE_N_ENVS,
@@ -13,22 +14,28 @@ from sb3_llmae.training.ppo import (
     default_policy_kwargs,
     load_ppo,
     make_ppo,
+    saved_algo,
 )
 
 __all__ = [
+    "CRITIC_WARMUP_STEPS",
     "INIT_MODES",
     "KLPPO",
-    "LLM_INIT_BC_KWARGS",
-    "LLM_INIT_PPO_KWARGS",
     "REFERENCE_N_ENVS",
     "REFERENCE_PPO_KWARGS",
+    "BCConfig",
     "BCReport",
+    "EvalConfig",
     "EvaluationResult",
+    "KLConfig",
+    "PlayedEpisode",
     "default_policy_kwargs",
     "evaluate_success",
     "llm_init_ppo",
     "load_ppo",
     "make_ppo",
+    "play_episodes",
     "pretrain_bc",
+    "saved_algo",
     "warm_up_critic",
 ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +21,13 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.vec_env import VecEnv
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sb3_llmae.demonstrations.containers import Demonstrations
 from sb3_llmae.demonstrations.storage import load_demonstrations
-from sb3_llmae.envs import REGISTERED_PREFIX
+from sb3_llmae.envs import env_id_of
+from sb3_llmae.training.config import BCConfig, EvalConfig, split_bc_settings
 from sb3_llmae.training.critic import ActorCritic
 from sb3_llmae.training.evaluation import evaluate_success
 
@@ -95,20 +96,6 @@ def as_demonstrations(
     return demonstrations
 
 
-def env_id_of(env: VecEnv | None) -> str | None:
-    """
-    :param env: a vec env (e.g. ``model.get_env()``)
-    :return: the id its envs were made from (without the ``sb3_llmae/`` prefix), ``None`` if unknown
-    """
-    if env is None:
-        return None
-    try:
-        spec = env.get_attr("spec", [0])[0]
-    except AttributeError:
-        return None
-    return spec.id.removeprefix(REGISTERED_PREFIX) if spec is not None else None
-
-
 def actor_critic_policy(policy_or_model: BaseAlgorithm | ActorCritic) -> ActorCritic:
     """
     :param policy_or_model: an SB3 model or its policy
@@ -161,22 +148,12 @@ def _silent_imitation_logger() -> HierarchicalLogger:
 def pretrain_bc(
     policy_or_model: BaseAlgorithm | ActorCriticPolicy,
     demonstrations: Demonstrations | str | os.PathLike[str],
+    config: BCConfig | Mapping[str, Any] | None = None,
     *,
-    epochs: int = 100,
-    batch_size: int = 32,
-    learning_rate: float = 1e-4,
-    ent_weight: float = 1e-3,
-    l2_weight: float = 0.0,
-    stop_at_success: float | None = None,
-    eval_env: str | None = None,
-    eval_every: int = 2,
-    eval_episodes: int = 20,
-    eval_seed: int = 1_000_000,
-    eval_max_episode_steps: int | None = None,
-    seed: int = 0,
+    evaluation: EvalConfig | None = None,
+    eval_env_id: str | None = None,
     sb3_logger: Logger | None = None,
     allow_env_mismatch: bool = False,
-    refine_chunks: int = 4,
     progress_bar: bool = False,
 ) -> BCReport:
     """
@@ -186,114 +163,62 @@ def pretrain_bc(
     these weights. BC only moves the policy path (features, actor MLP, action head): the value
     head gets no gradient from the BC loss.
 
-    With ``stop_at_success``, training stops at the first evaluation where the greedy success rate
-    reaches it: a prior that imitates the expert too confidently explores too little for PPO to
-    improve on it (the reference stops at 0.15). Success can jump far past the threshold within
-    ``eval_every`` epochs; then training goes back to the previous evaluation and repeats that
-    interval in ``refine_chunks`` parts, stopping at the first that reaches the threshold
-    (``BCReport.refined_from`` keeps the checkpoint that jumped).
+    With ``config.stop_at_success``, training stops at the first evaluation where the greedy success
+    rate reaches it: a prior that imitates the expert too confidently explores too little for PPO to
+    improve on it. Success can jump far past the threshold within ``eval_every`` epochs; then training
+    goes back to the previous evaluation and repeats that interval in ``refine_chunks`` parts, stopping
+    at the first that reaches the threshold (``BCReport.refined_from`` keeps the checkpoint that jumped).
 
     :param policy_or_model: an SB3 model with an ``ActorCriticPolicy`` (PPO, A2C) or the policy
     :param demonstrations: demonstrations, or the directory they were saved in
-    :param epochs: largest number of passes over the demonstrations
-    :param batch_size: transitions per gradient step
-    :param learning_rate: Adam's learning rate
-    :param ent_weight: weight of the entropy bonus in the BC loss
-    :param l2_weight: weight of the L2 penalty on all the policy's parameters
-    :param stop_at_success: stop once the greedy success rate reaches this (``None``: run every epoch)
-    :param eval_env: env id the success rate is measured on; defaults to the demonstrations' env when
-        ``stop_at_success`` is given (``None`` and no threshold: success is not measured)
-    :param eval_every: epochs between evaluations
-    :param eval_episodes: episodes per evaluation, on seeds ``eval_seed, eval_seed + 1, ...``
-    :param eval_seed: first evaluation seed; keep the seeds apart from the demonstrations' seeds,
-        or the success rate says how well the policy memorised them
-    :param eval_max_episode_steps: step limit of evaluation episodes; ``None`` keeps the env's own
-    :param seed: seed of the order in which demonstrations are batched
+    :param config: the BC settings, or a mapping of their fields (``None``: the defaults of
+        :class:`~sb3_llmae.training.config.BCConfig`)
+    :param evaluation: how the greedy success rate is measured (seeds, episodes, step limit; ``None``:
+        :class:`~sb3_llmae.training.config.EvalConfig`'s defaults)
+    :param eval_env_id: env id the success rate is measured on, at every evaluation; ``None``: measured
+        only with ``stop_at_success``, on the model's env (or the demonstrations' env for a bare policy)
     :param sb3_logger: where to record ``bc/*`` figures at each evaluation (e.g. ``model.logger``)
-    :param allow_env_mismatch: train on demonstrations of another env than the model's (or ``eval_env``);
-        refused by default
-    :param refine_chunks: parts in which an interval that jumped past ``stop_at_success`` is repeated
-        (1: keep the first evaluation that reaches it, however far past)
+    :param allow_env_mismatch: train on demonstrations of another env than the model's (or
+        ``eval_env_id``); refused by default
     :param progress_bar: show a progress bar (epochs, loss, accuracy, last greedy success)
     :return: the report
     :raises ValueError: if the demonstrations come from another env, hold a bad transition, their
-        observations do not fit the policy, or the arguments are inconsistent
+        observations do not fit the policy, or the settings are invalid
     :raises TypeError: if the policy is not an ``ActorCriticPolicy``
     """
+    config, eval_fields, mapped_progress_bar = split_bc_settings(config)
+    evaluation = dataclasses.replace(evaluation or EvalConfig(), **eval_fields)
     policy = actor_critic_policy(policy_or_model)
     demos = as_demonstrations(demonstrations, policy)
-    target_env = eval_env
-    if target_env is None and isinstance(policy_or_model, BaseAlgorithm):
-        target_env = env_id_of(policy_or_model.get_env())
-    demos.check_env(target_env, allow_env_mismatch)
-    transitions = demos.transitions
-    if epochs <= 0 or eval_every <= 0 or eval_episodes <= 0 or refine_chunks <= 0:
+    model_env_id = (
+        env_id_of(policy_or_model.get_env()) if isinstance(policy_or_model, BaseAlgorithm) else None
+    )
+    demos.check_env_id(eval_env_id or model_env_id, allow_env_mismatch)
+    if len(demos.transitions) < config.batch_size:
         raise ValueError(
-            "epochs, eval_every, eval_episodes and refine_chunks must be positive, "
-            f"got {epochs}, {eval_every}, {eval_episodes}, {refine_chunks}."
+            f"The demonstrations hold {len(demos.transitions)} transitions, fewer than "
+            f"batch_size={config.batch_size}: lower batch_size or generate more episodes."
         )
-    if len(transitions) < batch_size:
-        raise ValueError(
-            f"The demonstrations hold {len(transitions)} transitions, fewer than batch_size={batch_size}: "
-            "lower batch_size or generate more episodes."
-        )
-    if stop_at_success is not None and eval_env is None:
-        eval_env = demos.env_id
-    eval_seeds = list(range(eval_seed, eval_seed + eval_episodes))
-    if eval_env is not None:
-        overlap = set(eval_seeds) & set(demos.metadata.get("kept_seeds", []))
+    # The one decision of where success is measured (None: nowhere).
+    measured_on = eval_env_id
+    if measured_on is None and config.stop_at_success is not None:
+        measured_on = model_env_id or demos.env_id
+    if measured_on is not None:
+        overlap = set(evaluation.seeds) & set(demos.metadata.get("kept_seeds", []))
         if overlap:
             logger.warning(
                 "%d evaluation seeds are also demonstration seeds: the success rate is optimistic.",
                 len(overlap),
             )
-
-    batches = DataLoader(
-        transitions,
-        batch_size=batch_size,
-        shuffle=True,
-        drop_last=True,
-        collate_fn=transitions_collate_fn,
-        generator=th.Generator().manual_seed(seed),
-    )
-    bc = BC(
-        observation_space=policy.observation_space,
-        action_space=policy.action_space,
-        rng=np.random.default_rng(seed),
-        # imitation types it as ActorCriticPolicy; it only calls what MaskableActorCriticPolicy also has
-        policy=policy,  # type: ignore[arg-type]
-        demonstrations=batches,
-        batch_size=batch_size,
-        optimizer_kwargs={"lr": learning_rate},
-        ent_weight=ent_weight,
-        l2_weight=l2_weight,
-        device=policy.device,
-        custom_logger=_silent_imitation_logger(),
-    )
-
-    run = _BCRun(bc, policy, transitions, demos, eval_env, eval_seeds, eval_max_episode_steps, sb3_logger)
-    run.bar = tqdm(total=epochs, desc="BC", unit="epoch", disable=not progress_bar, dynamic_ncols=True)
-    run.batches_per_epoch = len(batches)
-    stopped_early = False
-    refined_from: BCCheckpoint | None = None
-    epochs_done = 0
-    with run.bar:
-        while epochs_done < epochs:
-            n_epochs = min(eval_every, epochs - epochs_done)
-            before = run.snapshot() if stop_at_success is not None and refine_chunks > 1 else None
-            run.train(n_epochs=n_epochs)
-            checkpoint = run.measure(epochs_done + n_epochs)
-            if not reached(checkpoint, stop_at_success):
-                run.keep(checkpoint)
-                epochs_done += n_epochs
-                continue
-            if before is not None and checkpoint.success_rate != stop_at_success:
-                refined_from = checkpoint
-                run.refine(before, checkpoint, epochs_done, n_epochs, refine_chunks, stop_at_success)
-            else:
-                run.keep(checkpoint)
-            stopped_early = epochs_done + n_epochs < epochs
-            break
+    run = _BCRun(policy, demos, config, evaluation, measured_on, sb3_logger)
+    with tqdm(
+        total=config.epochs,
+        desc="BC",
+        unit="epoch",
+        disable=not (progress_bar or mapped_progress_bar),
+        dynamic_ncols=True,
+    ) as run.bar:
+        stopped_early, refined_from = run.run()
     policy.set_training_mode(False)
     final = run.history[-1]
     logger.info(
@@ -302,11 +227,12 @@ def pretrain_bc(
         final.loss,
         100 * final.accuracy,
         "not measured" if final.success_rate is None else f"{final.success_rate:.0%}",
-        f" (stopped at the threshold {stop_at_success})" if stopped_early else "",
+        f" (stopped at the threshold {config.stop_at_success})" if stopped_early else "",
         ""
         if refined_from is None
-        else f"; kept the first of {refine_chunks} finer evaluations to reach it (every {eval_every} "
-        f"epochs it had jumped to {refined_from.success_rate:.0%} at epoch {refined_from.epoch:g})",
+        else f"; kept the first of {config.refine_chunks} finer evaluations to reach it (every "
+        f"{config.eval_every} epochs it had jumped to {refined_from.success_rate:.0%} at epoch "
+        f"{refined_from.epoch:g})",
     )
     return BCReport(
         epochs=final.epoch,
@@ -332,31 +258,90 @@ def reached(checkpoint: BCCheckpoint, stop_at_success: float | None) -> bool:
     )
 
 
+Snapshot = tuple[dict[str, Any], dict[str, Any]]
+
+
 class _BCRun:
-    """One behaviour-cloning run: training steps, checkpoints, snapshots to go back to, the progress bar."""
+    """
+    One behaviour-cloning run: training steps, checkpoints, snapshots to go back to, the progress bar.
+
+    :param policy: the policy to train
+    :param demos: the demonstrations, checked to fit it
+    :param config: the BC settings
+    :param evaluation: how success is measured
+    :param measured_on: the env id success is measured on (``None``: not measured)
+    :param sb3_logger: where ``bc/*`` figures go
+    """
 
     def __init__(
         self,
-        bc: BC,
         policy: ActorCritic,
-        transitions: Transitions,
         demos: Demonstrations,
-        eval_env: str | None,
-        eval_seeds: Sequence[int],
-        max_episode_steps: int | None,
+        config: BCConfig,
+        evaluation: EvalConfig,
+        measured_on: str | None,
         sb3_logger: Logger | None,
     ) -> None:
-        self.bc = bc
         self.policy = policy
-        self.transitions = transitions
         self.demos = demos
-        self.eval_env = eval_env
-        self.eval_seeds = eval_seeds
-        self.max_episode_steps = max_episode_steps
+        self.transitions = demos.transitions
+        self.config = config
+        self.evaluation = evaluation
+        self.measured_on = measured_on
         self.sb3_logger = sb3_logger
         self.history: list[BCCheckpoint] = []
         self.bar = tqdm(disable=True)
-        self.batches_per_epoch = 1
+        batches = DataLoader(
+            self.transitions,
+            batch_size=config.batch_size,
+            shuffle=True,
+            drop_last=True,
+            collate_fn=transitions_collate_fn,
+            generator=th.Generator().manual_seed(config.seed),
+        )
+        self.batches_per_epoch = len(batches)
+        self.bc = BC(
+            observation_space=policy.observation_space,
+            action_space=policy.action_space,
+            rng=np.random.default_rng(config.seed),
+            # imitation types it as ActorCriticPolicy; it only calls what MaskableActorCriticPolicy also has
+            policy=policy,  # type: ignore[arg-type]
+            demonstrations=batches,
+            batch_size=config.batch_size,
+            optimizer_kwargs={"lr": config.learning_rate},
+            ent_weight=config.ent_weight,
+            l2_weight=config.l2_weight,
+            device=policy.device,
+            custom_logger=_silent_imitation_logger(),
+        )
+
+    def run(self) -> tuple[bool, BCCheckpoint | None]:
+        """
+        Train up to ``config.epochs``, measuring every ``config.eval_every`` epochs.
+
+        :return: whether the success threshold stopped training early, and the checkpoint that jumped
+            past it when the interval was refined (``None``: none)
+        """
+        epochs, stop_at_success = self.config.epochs, self.config.stop_at_success
+        refine = stop_at_success is not None and self.config.refine_chunks > 1
+        epochs_done = 0
+        while epochs_done < epochs:
+            n_epochs = min(self.config.eval_every, epochs - epochs_done)
+            before = self.snapshot() if refine else None
+            self.train(n_epochs=n_epochs)
+            checkpoint = self.measure(epochs_done + n_epochs)
+            if not reached(checkpoint, stop_at_success):
+                self.history.append(checkpoint)
+                epochs_done += n_epochs
+                continue
+            refined_from = None
+            if before is not None and checkpoint.success_rate != stop_at_success:
+                refined_from = checkpoint
+                self.refine(before, checkpoint, epochs_done, n_epochs)
+            else:
+                self.history.append(checkpoint)
+            return epochs_done + n_epochs < epochs, refined_from
+        return False, None
 
     def train(self, n_epochs: int | None = None, n_batches: int | None = None) -> None:
         self.policy.set_training_mode(True)
@@ -366,15 +351,21 @@ class _BCRun:
             self.bc.train(n_epochs=n_epochs, n_batches=n_batches, progress_bar=False)
 
     def measure(self, epoch: float) -> BCCheckpoint:
-        checkpoint = _checkpoint(
-            self.policy,
-            self.transitions,
-            epoch,
-            self.eval_env,
-            self.eval_seeds,
-            self.demos,
-            self.max_episode_steps,
-        )
+        loss, accuracy = score_on_demonstrations(self.policy, self.transitions)
+        success_rate = None
+        if self.measured_on is not None:
+            success_rate = evaluate_success(
+                self.policy,
+                self.measured_on,
+                self.evaluation.seeds,
+                obs_mode=self.demos.obs_mode,
+                max_episode_steps=self.evaluation.max_episode_steps,
+                env_kwargs=self.demos.metadata.get("env_kwargs")
+                if self.measured_on == self.demos.env_id
+                else None,
+            ).success_rate
+        logger.debug("BC epoch %g: loss %.3f, accuracy %.3f, success %s", epoch, loss, accuracy, success_rate)
+        checkpoint = BCCheckpoint(epoch=epoch, loss=loss, accuracy=accuracy, success_rate=success_rate)
         _record(checkpoint, self.sb3_logger, step=round(epoch * self.batches_per_epoch))
         self.bar.n = round(epoch, 2)
         postfix = {"loss": f"{checkpoint.loss:.3f}", "accuracy": f"{checkpoint.accuracy:.0%}"}
@@ -383,66 +374,32 @@ class _BCRun:
         self.bar.set_postfix(postfix, refresh=True)
         return checkpoint
 
-    def keep(self, checkpoint: BCCheckpoint) -> None:
-        self.history.append(checkpoint)
-
-    def snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def snapshot(self) -> Snapshot:
         return copy.deepcopy(self.policy.state_dict()), copy.deepcopy(self.bc.optimizer.state_dict())
 
-    def restore(self, snapshot: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    def restore(self, snapshot: Snapshot) -> None:
         self.policy.load_state_dict(snapshot[0])
         self.bc.optimizer.load_state_dict(snapshot[1])
 
-    def refine(
-        self,
-        before: tuple[dict[str, Any], dict[str, Any]],
-        crossing: BCCheckpoint,
-        epochs_done: int,
-        n_epochs: int,
-        chunks: int,
-        stop_at_success: float | None,
-    ) -> None:
+    def refine(self, before: Snapshot, crossing: BCCheckpoint, epochs_done: int, n_epochs: int) -> None:
         """
         Go back to before the interval in which success crossed the threshold and train it again in
-        ``chunks`` parts, measuring after each, so that training stops closer above the threshold.
-        The weights kept are those of the first part that reaches it, or the crossing's own if none
-        does (the batches are shuffled anew).
+        ``refine_chunks`` parts, measuring after each, so that training stops closer above the
+        threshold. The weights kept are those of the first part that reaches it, or the crossing's own
+        if none does (the batches are shuffled anew).
         """
+        chunks = self.config.refine_chunks
         after = self.snapshot()
         self.restore(before)
         batches = max(1, n_epochs * self.batches_per_epoch // chunks)
         for part in range(1, chunks + 1):
             self.train(n_batches=batches)
             checkpoint = self.measure(epochs_done + n_epochs * part / chunks)
-            self.keep(checkpoint)
-            if reached(checkpoint, stop_at_success):
+            self.history.append(checkpoint)
+            if reached(checkpoint, self.config.stop_at_success):
                 return
         self.restore(after)
-        self.keep(crossing)
-
-
-def _checkpoint(
-    policy: ActorCritic,
-    transitions: Transitions,
-    epoch: float,
-    eval_env: str | None,
-    eval_seeds: Sequence[int],
-    demos: Demonstrations,
-    max_episode_steps: int | None,
-) -> BCCheckpoint:
-    loss, accuracy = score_on_demonstrations(policy, transitions)
-    success_rate = None
-    if eval_env is not None:
-        success_rate = evaluate_success(
-            policy,
-            eval_env,
-            eval_seeds,
-            obs_mode=demos.obs_mode,
-            max_episode_steps=max_episode_steps,
-            env_kwargs=demos.metadata.get("env_kwargs") if eval_env == demos.env_id else None,
-        ).success_rate
-    logger.debug("BC epoch %g: loss %.3f, accuracy %.3f, success %s", epoch, loss, accuracy, success_rate)
-    return BCCheckpoint(epoch=epoch, loss=loss, accuracy=accuracy, success_rate=success_rate)
+        self.history.append(crossing)
 
 
 def _record(checkpoint: BCCheckpoint, sb3_logger: Logger | None, step: int) -> None:

@@ -1,9 +1,16 @@
-"""Typed settings of behaviour cloning and evaluation: the one place their defaults are written."""
+"""Typed settings of behaviour cloning, evaluation and the KL-to-prior term: the one place their
+defaults are written (the CLI builds its flags from these fields)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+# Env steps in which the critic of an LLM-initialised model is fitted to the cloned actor.
+CRITIC_WARMUP_STEPS = 2048
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,76 @@ class BCConfig:
             raise ValueError(
                 f"BCConfig.stop_at_success must lie in (0, 1] or be None, got {self.stop_at_success}."
             )
+
+
+@dataclass(frozen=True)
+class KLConfig:
+    """
+    The KL-to-prior term of :class:`~sb3_llmae.training.kl_ppo.KLPPO`.
+
+    :param kl_coef: weight ``beta`` of KL(prior || policy) in PPO's loss once the prior is set (0: none)
+    :param kl_decay_steps: env steps over which ``beta`` falls linearly to 0, counted from the step at
+        which the prior was set (``None``: constant)
+    :param critic_learning_rate: learning rate of the critic's own parameters (``None``: the actor's,
+        in one parameter group as in PPO)
+    """
+
+    kl_coef: float = 0.0
+    kl_decay_steps: int | None = None
+    critic_learning_rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.kl_coef) and self.kl_coef >= 0):
+            raise ValueError(f"KLConfig.kl_coef must be a number >= 0, got {self.kl_coef}.")
+        if self.kl_decay_steps is not None:
+            _check_positive_int("KLConfig.kl_decay_steps", self.kl_decay_steps)
+        if self.critic_learning_rate is not None and not self.critic_learning_rate > 0:
+            raise ValueError(
+                f"KLConfig.critic_learning_rate must be positive or None, got {self.critic_learning_rate}."
+            )
+
+    def is_default(self) -> bool:
+        """:return: whether these are the defaults (no KL term, one learning rate): plain PPO's updates"""
+        return self == KLConfig()
+
+
+# Keys of the plain BC mappings of earlier versions (``bc_kwargs``) that set the evaluation, and the
+# EvalConfig field each sets.
+LEGACY_EVAL_KEYS: Mapping[str, str] = {
+    "eval_episodes": "n_episodes",
+    "eval_seed": "seed",
+    "eval_max_episode_steps": "max_episode_steps",
+}
+
+
+def split_bc_settings(
+    settings: BCConfig | Mapping[str, Any] | None,
+) -> tuple[BCConfig, dict[str, Any], bool | None]:
+    """
+    BC settings as users pass them: a :class:`BCConfig`, or a plain mapping of its fields (as rl-zoo3
+    and method YAML files give them), which may also hold the keys of earlier versions
+    (``eval_episodes``, ``eval_seed``, ``eval_max_episode_steps``, ``progress_bar``).
+
+    :param settings: the settings (``None``: the defaults)
+    :return: the BC settings, the :class:`EvalConfig` fields the mapping sets, and its ``progress_bar``
+        (``None``: not set)
+    :raises ValueError: naming an unknown key and the valid ones, or an invalid value
+    """
+    if settings is None:
+        return BCConfig(), {}, None
+    if isinstance(settings, BCConfig):
+        return settings, {}, None
+    fields = {field.name for field in dataclasses.fields(BCConfig)}
+    unknown = sorted(set(settings) - fields - set(LEGACY_EVAL_KEYS) - {"progress_bar"})
+    if unknown:
+        raise ValueError(
+            f"Unknown BC setting(s) {', '.join(unknown)}: valid ones are {', '.join(sorted(fields))} "
+            f"(and {', '.join(LEGACY_EVAL_KEYS)}, progress_bar)."
+        )
+    evaluation = {LEGACY_EVAL_KEYS[key]: value for key, value in settings.items() if key in LEGACY_EVAL_KEYS}
+    progress_bar = settings.get("progress_bar")
+    config = BCConfig(**{key: value for key, value in settings.items() if key in fields})
+    return config, evaluation, None if progress_bar is None else bool(progress_bar)
 
 
 def _check_positive_int(name: str, value: int) -> None:

@@ -5,6 +5,7 @@ PPO that keeps a prior: the clipped PPO loss plus ``beta * KL(pi_prior || pi)`` 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -17,10 +18,11 @@ from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import FloatSchedule, explained_variance
 from torch.nn import functional as F
 
+from sb3_llmae.training.config import KLConfig
 from sb3_llmae.training.critic import actor_parameters, critic_modules
 
 # Options KLPPO adds to PPO's: make_ppo names them when it is asked for plain PPO.
-KL_PPO_OPTIONS = ("kl_coef", "kl_decay_steps", "critic_learning_rate")
+KL_PPO_OPTIONS = tuple(field.name for field in dataclasses.fields(KLConfig))
 
 
 class KLPPO(PPO):
@@ -51,9 +53,9 @@ class KLPPO(PPO):
         self,
         policy: str | type[ActorCriticPolicy],
         env: Any,
-        kl_coef: float = 0.0,
-        kl_decay_steps: int | None = None,
-        critic_learning_rate: float | Schedule | None = None,
+        kl_coef: float = KLConfig.kl_coef,
+        kl_decay_steps: int | None = KLConfig.kl_decay_steps,
+        critic_learning_rate: float | Schedule | None = KLConfig.critic_learning_rate,
         **ppo_kwargs: Any,
     ) -> None:
         if kl_coef < 0:

@@ -3,7 +3,6 @@ MiniGrid observations, and the env made in the observation mode a policy expects
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -12,9 +11,11 @@ from typing import Any, Literal
 
 from gymnasium import spaces
 from sb3_contrib import MaskablePPO, RecurrentPPO
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3 import PPO
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.envs import ObsMode, make_vec_env, obs_mode_of
@@ -156,6 +157,31 @@ def make_ppo(
     return algo(policy, env, policy_kwargs=policy_kwargs, seed=seed, **{**REFERENCE_PPO_KWARGS, **ppo_kwargs})
 
 
+def saved_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """
+    The attributes a model zip stores (its ``data`` entry), without loading its weights.
+
+    :param path: a model zip written by SB3's ``save()``
+    :return: the attributes, e.g. ``observation_space`` and ``policy_class``
+    :raises FileNotFoundError: if there is no such file
+    :raises ValueError: if it is not a model zip
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}: pass the .zip written by model.save() or `train`.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            text = archive.read("data").decode()
+        data = json_to_data(text)
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"{path} cannot be read as a model ({error}): pass the .zip written by model.save() or `train`."
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} holds no model attributes: is it a model saved by SB3?")
+    return data
+
+
 def saved_obs_mode(path: str | os.PathLike[str], env_id: str) -> ObsMode:
     """
     The observation mode of a saved model, read from the observation space stored in its zip.
@@ -166,56 +192,66 @@ def saved_obs_mode(path: str | os.PathLike[str], env_id: str) -> ObsMode:
     :raises FileNotFoundError: if there is no such file
     :raises ValueError: if the zip holds no observation space, or no mode of ``env_id`` gives it
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No model file at {path}: pass the .zip written by model.save() or `train`.")
-    try:
-        data, _, _ = load_from_zip_file(path, device="cpu")
-    except (ValueError, OSError, KeyError, EOFError) as error:
-        raise ValueError(
-            f"{path} cannot be read as a model ({error}): pass the .zip written by model.save() or `train`."
-        ) from None
-    if data is None or "observation_space" not in data:
+    data = saved_data(path)
+    if "observation_space" not in data:
         raise ValueError(f"{path} holds no observation space: is it a model saved by SB3?")
     return obs_mode_of(env_id, data["observation_space"])
 
 
-def saved_algo(path: str | os.PathLike[str]) -> type[PPO]:
+def saved_algo(path: str | os.PathLike[str]) -> type[OnPolicyAlgorithm]:
     """
+    The one reader of the algorithm that saved a model zip.
+
     :param path: a model zip written by SB3's ``save()``
-    :return: :class:`~sb3_llmae.training.kl_ppo.KLPPO` if the zip holds a prior policy's weights,
-        ``PPO`` otherwise (a KLPPO zip also loads as PPO, without its prior)
+    :return: sb3-contrib's ``MaskablePPO`` for a maskable policy, ``RecurrentPPO`` for a recurrent one,
+        :class:`~sb3_llmae.training.kl_ppo.KLPPO` if the zip holds a prior policy's weights, else ``PPO``
+        (which also loads the plugin's other PPO subclasses, and a KLPPO zip without its prior)
+    :raises FileNotFoundError: if there is no such file
+    :raises ValueError: if it is not a model zip
     """
-    with zipfile.ZipFile(path) as archive:
-        saved_attributes = json.loads(archive.read("data"))
-    return KLPPO if "prior_weights" in saved_attributes else PPO
+    data = saved_data(path)
+    policy_class = data.get("policy_class")
+    if isinstance(policy_class, type) and issubclass(policy_class, MaskableActorCriticPolicy):
+        return MaskablePPO
+    if isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy):
+        return RecurrentPPO
+    return KLPPO if "prior_weights" in data else PPO
 
 
 def load_ppo(
     path: str | os.PathLike[str],
-    env_id: str,
+    env: str | VecEnv | None = None,
     *,
     n_envs: int = REFERENCE_N_ENVS,
     max_episode_steps: int | None = None,
     seed: int | None = None,
-    algo: type[PPO] | None = None,
+    algo: type[OnPolicyAlgorithm] | None = None,
     **load_kwargs: Any,
-) -> PPO:
+) -> OnPolicyAlgorithm:
     """
-    Load a PPO model to continue training on ``env_id``, on envs made in the model's observation mode.
+    The one loader of saved models: PPO, KLPPO (with its prior), MaskablePPO, RecurrentPPO.
 
     :param path: the model zip
-    :param env_id: the env id
-    :param n_envs: number of envs
-    :param max_episode_steps: step limit; ``None`` keeps the env's own
+    :param env: an env id, on which envs are made in the model's observation mode (with action masks
+        for ``MaskablePPO``) to continue training; a VecEnv, used as it is; ``None``: no env (to predict,
+        evaluate or record)
+    :param n_envs: number of envs when ``env`` is an id
+    :param max_episode_steps: step limit of the envs made when ``env`` is an id; ``None`` keeps the env's own
     :param seed: seed of the model and its envs
     :param algo: the class that saved the model; ``None``: read from the zip (:func:`saved_algo`)
-    :param load_kwargs: passed to ``algo.load`` (e.g. ``tensorboard_log``)
+    :param load_kwargs: passed to ``algo.load`` (e.g. ``tensorboard_log``, ``device``)
     :return: the model; its ``num_timesteps`` are those it already trained
+    :raises FileNotFoundError: if there is no such file
+    :raises ValueError: if it is not a model zip, or ``env`` gives no observation mode of the model
     """
-    obs_mode = saved_obs_mode(path, env_id)
-    env = make_vec_env(
-        env_id, n_envs=n_envs, obs_mode=obs_mode, seed=seed, max_episode_steps=max_episode_steps
-    )
     algo = saved_algo(path) if algo is None else algo
+    if isinstance(env, str):
+        env = make_vec_env(
+            env,
+            n_envs=n_envs,
+            obs_mode=saved_obs_mode(path, env),
+            seed=seed,
+            max_episode_steps=max_episode_steps,
+            action_masks=needs_action_masks(algo),
+        )
     return algo.load(Path(path), env=env, seed=seed, **load_kwargs)

@@ -18,10 +18,12 @@ from typing import Any, Final
 from openai.types import Batch
 from tqdm.auto import tqdm
 
-from sb3_llmae.demonstrations.storage import BATCH_STATE_FILE
+from sb3_llmae.experts.llm.batch_state import BATCH_STATE_FILE, load_batch_state, save_batch_state
 from sb3_llmae.experts.llm.cache import CachedReply, request_key
-from sb3_llmae.experts.llm.client import ChatClient, ChatResult, LLMEndpointError
+from sb3_llmae.experts.llm.client import ChatClient
+from sb3_llmae.experts.llm.errors import LLMEndpointError
 from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +103,9 @@ class _CacheOnlyClient(ChatClient):
         key = request_key(self.model, messages, sampling_params, sample_index)
         hit = self.cache.get(key)
         if hit is None:
-            body = {"model": self.model, "messages": [dict(message) for message in messages]}
-            body.update({name: value for name, value in sampling_params.items() if value is not None})
-            self.missing[key] = body
+            self.missing[key] = self.settings.request_body(
+                self.model, [dict(message) for message in messages], params
+            )
             raise _ReplyPending(key)
         return ChatResult(
             hit.text,
@@ -167,7 +169,7 @@ def fill_cache_by_batches(
     check_batchable(expert)
     settings = settings if settings is not None else BatchSettings()
     state_path = Path(state_dir) / BATCH_STATE_FILE
-    state = _load_state(state_path)
+    state = load_batch_state(state_path)
     probe_client = _CacheOnlyClient(expert.client)
     probe = copy.copy(expert)
     probe.client = probe_client
@@ -190,7 +192,7 @@ def fill_cache_by_batches(
             def remember(batch_id: str) -> None:
                 # Written as soon as the batch exists, so that no restart pays for it twice.
                 state["pending"].append(batch_id)
-                _save_state(state_path, state)
+                save_batch_state(state_path, state)
 
             _submit(expert.client, probe_client.missing, settings, remember)
         rounds += 1
@@ -202,31 +204,7 @@ def fill_cache_by_batches(
             finally:
                 # A failed batch is forgotten too, so that a re-run submits its requests again.
                 state["pending"].remove(batch_id)
-                _save_state(state_path, state)
-
-
-def _load_state(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {"pending": [], "done": [], "requests": 0, "answered": 0}
-    try:
-        state = json.loads(path.read_text())
-        if not isinstance(state["pending"], list) or not isinstance(state["done"], list):
-            raise TypeError("pending and done must be lists")
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"{path} is not a batch state file ({error}). Delete it to submit new batches (a batch it named "
-            "would then be paid for again)."
-        ) from error
-    if state["pending"]:
-        logger.info("Resuming: waiting for batch(es) %s submitted earlier.", ", ".join(state["pending"]))
-    return state
-
-
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(state, indent=2))
-    os.replace(partial, path)
+                save_batch_state(state_path, state)
 
 
 def _submit(

@@ -15,6 +15,12 @@ from types import TracebackType
 from typing import Any
 
 
+def default_cache_path() -> Path:
+    """:return: the user-wide LLM response cache, ``$XDG_CACHE_HOME/sb3-llmae/responses.sqlite``"""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache_home) / "sb3-llmae" / "responses.sqlite"
+
+
 @dataclass(frozen=True)
 class CachedReply:
     """

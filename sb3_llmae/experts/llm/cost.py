@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import gymnasium as gym
 from minigrid.core.actions import Actions
 
 from sb3_llmae.envs import make_env, unwrap_minigrid
+from sb3_llmae.experts.llm.expert import LLMExpert
+from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.tokens import CHARS_PER_TOKEN, approximate_prompt_tokens
-
-if TYPE_CHECKING:  # the expert module imports TokenPrices from here
-    from sb3_llmae.experts.llm.expert import LLMExpert
 
 # Prompt sizes are measured on this many episodes, and on this many steps of each at most: past the first
 # few steps a step prompt only changes with the view (its history is capped).
@@ -22,31 +22,6 @@ SAMPLED_STEPS = 64
 DEFAULT_PLANS_PER_EPISODE = 1
 # The measuring walk turns and moves like an agent exploring (no pick-ups, no toggles).
 _WALK_ACTIONS = (Actions.left, Actions.right, Actions.forward, Actions.forward)
-
-
-@dataclass(frozen=True)
-class TokenPrices:
-    """
-    What a provider charges, in USD per million tokens (for the Batch API, give its own, usually half).
-
-    :param prompt: price of a million prompt (input) tokens
-    :param completion: price of a million completion (output) tokens
-    """
-
-    prompt: float
-    completion: float
-
-    def __post_init__(self) -> None:
-        if self.prompt < 0 or self.completion < 0:
-            raise ValueError(f"Token prices must be >= 0, got {self.prompt} (prompt) and {self.completion}")
-
-    def cost(self, prompt_tokens: float, completion_tokens: float) -> float:
-        """
-        :param prompt_tokens: prompt tokens
-        :param completion_tokens: completion tokens
-        :return: their price in USD
-        """
-        return (prompt_tokens * self.prompt + completion_tokens * self.completion) / 1e6
 
 
 @dataclass(frozen=True)
@@ -138,22 +113,10 @@ def estimate_generation_cost(
         else:
             calls_per_episode = float(plans_per_episode)
             basis = f"{plans_per_episode} plan request(s) per episode"
-        prompt_sizes: list[int] = []
-        for episode_seed in range(seed, seed + min(n_episodes, SAMPLED_EPISODES)):
-            env.reset(seed=episode_seed)
-            minigrid_env = unwrap_minigrid(env)
-            if expert.mode == "plan":
-                prompt_sizes.append(approximate_prompt_tokens(expert.plan_messages(minigrid_env)))
-                continue
-            rng = random.Random(episode_seed)
-            history: list[int] = []
-            for _ in range(min(int(calls_per_episode), SAMPLED_STEPS)):
-                prompt_sizes.append(approximate_prompt_tokens(expert.step_messages(minigrid_env, history)))
-                action = int(rng.choice(_WALK_ACTIONS))
-                _, _, terminated, truncated, _ = env.step(action)
-                history.append(action)
-                if terminated or truncated:
-                    break
+        episode_seeds = range(seed, seed + min(n_episodes, SAMPLED_EPISODES))
+        prompt_sizes = _measure_prompt_sizes(
+            env, expert, episode_seeds, min(int(calls_per_episode), SAMPLED_STEPS)
+        )
     finally:
         env.close()
     prompt_per_call = sum(prompt_sizes) / len(prompt_sizes)
@@ -174,3 +137,31 @@ def estimate_generation_cost(
             f"characters per token; {completion_tokens_per_call} completion tokens per call"
         ),
     )
+
+
+def _measure_prompt_sizes(env: gym.Env, expert: LLMExpert, seeds: range, max_steps: int) -> list[int]:
+    """
+    :param env: the run's env
+    :param expert: the LLM expert whose prompts to measure
+    :param seeds: the episodes to measure on
+    :param max_steps: in step mode, the most steps of an episode to measure
+    :return: the approximate token counts of the prompts: one plan prompt per episode, or the step
+        prompts along a seeded random walk
+    """
+    prompt_sizes: list[int] = []
+    for episode_seed in seeds:
+        env.reset(seed=episode_seed)
+        minigrid_env = unwrap_minigrid(env)
+        if expert.mode == "plan":
+            prompt_sizes.append(approximate_prompt_tokens(expert.plan_messages(minigrid_env)))
+            continue
+        rng = random.Random(episode_seed)
+        history: list[int] = []
+        for _ in range(max_steps):
+            prompt_sizes.append(approximate_prompt_tokens(expert.step_messages(minigrid_env, history)))
+            action = int(rng.choice(_WALK_ACTIONS))
+            _, _, terminated, truncated, _ = env.step(action)
+            history.append(action)
+            if terminated or truncated:
+                break
+    return prompt_sizes

@@ -18,8 +18,7 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode
 from sb3_llmae.experts.llm.cache import ResponseCache
-from sb3_llmae.experts.llm.client import ChatClient, ChatResult, ChatSettings
-from sb3_llmae.experts.llm.cost import TokenPrices
+from sb3_llmae.experts.llm.client import ChatClient
 from sb3_llmae.experts.llm.logprobs import (
     LOGPROBS_ANSWER_PROMPT,
     TOP_LOGPROBS,
@@ -30,6 +29,7 @@ from sb3_llmae.experts.llm.logprobs import (
     valid_action_mass,
 )
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
+from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.prompts import (
     PLAN_TEMPLATE,
     STEP_TEMPLATE,
@@ -37,7 +37,9 @@ from sb3_llmae.experts.llm.prompts import (
     plan_messages,
     step_messages,
 )
+from sb3_llmae.experts.llm.settings import ChatSettings
 from sb3_llmae.experts.llm.structured import JSON_ANSWER_PROMPT, action_response_format, parse_json_action
+from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ LLM_MODES: tuple[str, ...] = ("step", "plan")
 # constrained by a schema.
 Decision = Literal["text", "logprobs", "json"]
 DECISIONS: tuple[str, ...] = ("text", "logprobs", "json")
+DEFAULT_LLM_MODE: LLMMode = "step"
 Fallback = Literal["random_turn", "forward", "raise"]
 FALLBACKS: tuple[str, ...] = ("random_turn", "forward", "raise")
 # Spreads the sample indices of one episode's requests apart from the next episode's.
@@ -337,7 +340,7 @@ class LLMExpert(Expert):
     def __init__(
         self,
         model: str | None = None,
-        mode: LLMMode = "step",
+        mode: LLMMode = DEFAULT_LLM_MODE,
         *,
         client: ChatClient | None = None,
         base_url: str | None = None,

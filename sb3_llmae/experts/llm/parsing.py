@@ -10,24 +10,16 @@ from minigrid.core.actions import Actions
 
 from sb3_llmae.experts.llm.observation_text import ACTION_NAMES
 
+_TURN_LEFT_PHRASES = ("turn left", "rotate left")
+_TURN_RIGHT_PHRASES = ("turn right", "rotate right")
+_FORWARD_PHRASES = ("move forward", "go forward", "step forward", "walk forward", "move ahead", "go straight")
 # Every way of naming an action that a reply may use, after normalisation (lower case,
 # "_" and "-" between words read as spaces).
 ACTION_SYNONYMS: dict[str, int] = {
     **{name: action for action, name in ACTION_NAMES.items()},
-    **dict.fromkeys(("turn left", "rotate left"), int(Actions.left)),
-    **dict.fromkeys(("turn right", "rotate right"), int(Actions.right)),
-    **dict.fromkeys(
-        (
-            "forwards",
-            "move forward",
-            "go forward",
-            "step forward",
-            "walk forward",
-            "move ahead",
-            "go straight",
-        ),
-        int(Actions.forward),
-    ),
+    **dict.fromkeys(_TURN_LEFT_PHRASES, int(Actions.left)),
+    **dict.fromkeys(_TURN_RIGHT_PHRASES, int(Actions.right)),
+    **dict.fromkeys(("forwards", *_FORWARD_PHRASES), int(Actions.forward)),
     **dict.fromkeys(("pick up", "grab", "take"), int(Actions.pickup)),
     "put down": int(Actions.drop),
     **dict.fromkeys(("open", "close", "unlock"), int(Actions.toggle)),
@@ -36,16 +28,9 @@ ACTION_SYNONYMS: dict[str, int] = {
 # The names that reasoning text uses for other things ("the key is 2 steps forward", "the door
 # is open", "once done") count as an action only where the reply names an answer explicitly.
 FREE_TEXT_ACTION_PHRASES: tuple[str, ...] = (
-    "turn left",
-    "rotate left",
-    "turn right",
-    "rotate right",
-    "move forward",
-    "go forward",
-    "step forward",
-    "walk forward",
-    "move ahead",
-    "go straight",
+    *_TURN_LEFT_PHRASES,
+    *_TURN_RIGHT_PHRASES,
+    *_FORWARD_PHRASES,
     "pick up",
     "pickup",
     "drop",

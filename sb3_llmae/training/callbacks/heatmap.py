@@ -14,11 +14,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Image as LoggedImage
 
 from sb3_llmae.envs import make_env, minigrid_id, unwrap_minigrid, vec_env_id
+from sb3_llmae.run_layout import HEATMAPS_DIR, heatmap_stem
 from sb3_llmae.training.callbacks.run_dir import resolve_log_dir
 
 logger = logging.getLogger(__name__)
 
-HEATMAP_FOLDER = "heatmaps"
 BACKGROUNDS = ("auto", "render", "grid")
 # Pixels per cell of the drawing (and of the rendered background).
 TILE_SIZE = 32
@@ -169,7 +169,7 @@ class VisitationHeatmapCallback(BaseCallback):
             self.background_setting == "auto" and layout_is_fixed(self.env_id, self.env_kwargs)
         )
         self.background = render_grid(self.env_id, self.env_kwargs) if draw_layout else None
-        self.heatmap_dir = resolve_log_dir(self, self.log_dir_setting) / HEATMAP_FOLDER
+        self.heatmap_dir = resolve_log_dir(self, self.log_dir_setting) / HEATMAPS_DIR
         self.heatmap_dir.mkdir(parents=True, exist_ok=True)
 
     def _on_training_start(self) -> None:
@@ -202,7 +202,7 @@ class VisitationHeatmapCallback(BaseCallback):
         :return: the PNG written
         """
         step = self.num_timesteps
-        stem = self.heatmap_dir / f"visits_step{step}"
+        stem = self.heatmap_dir / heatmap_stem(step)
         np.save(stem.with_suffix(".npy"), self.counts)
         rgb = draw_heatmap(self.counts, self.background, title=f"{self.env_id} step {step}")
         save_png(rgb, stem.with_suffix(".png"))

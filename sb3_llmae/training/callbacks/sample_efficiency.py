@@ -11,74 +11,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch as th
 from stable_baselines3.common.callbacks import BaseCallback, EventCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.envs import ObsMode, minigrid_id, obs_mode_of, vec_env_id
+from sb3_llmae.run_layout import (
+    CSV_COLUMNS,
+    EVAL_LOGS_DIR,
+    EVALUATIONS_CSV,
+    THRESHOLDS_FILE,
+    EvaluationArrays,
+    eval_file_name,
+)
 from sb3_llmae.training.callbacks.run_dir import resolve_log_dir
+from sb3_llmae.training.config import EvalConfig
 from sb3_llmae.training.evaluation import EvaluationResult, evaluate_success
 
 logger = logging.getLogger(__name__)
 
-EVAL_FOLDER = "eval_logs"
-CSV_NAME = "evaluations.csv"
-THRESHOLDS_NAME = "thresholds.json"
-CSV_COLUMNS = (
-    "step",
-    "success_greedy",
-    "success_sampled",
-    "return_greedy",
-    "return_sampled",
-    "length_greedy",
-    "length_sampled",
-    "eval_seconds",
-)
 ACTION_KINDS = ("greedy", "sampled")
-
-
-def eval_file_name(step: int) -> str:
-    """
-    :param step: env steps at the evaluation
-    :return: the name of its ``.npz`` file, ``eval_step{step}.npz``
-    """
-    return f"eval_step{step}.npz"
-
-
-def evaluation_arrays(
-    step: int, greedy: EvaluationResult, sampled: EvaluationResult
-) -> dict[str, np.ndarray]:
-    """
-    One evaluation in the reference system's ``.npz`` layout (one eval env per seed, one episode
-    each) plus the plugin's own keys.
-
-    The reference keys ``returns``, ``success`` (and their masks) hold the *sampled*-action results,
-    as the reference measured; ``returns_greedy``, ``success_greedy``, ``lengths`` (sampled) and
-    ``lengths_greedy`` are the plugin's.
-
-    :param step: env steps at the evaluation
-    :param greedy: the greedy-action episodes
-    :param sampled: the sampled-action episodes, on the same seeds
-    :return: the arrays to save
-    """
-    column = (len(sampled.seeds), 1)
-
-    def as_column(values: Sequence[float], dtype: type) -> np.ndarray:
-        return np.asarray(values, dtype=dtype).reshape(column)
-
-    return {
-        "returns": as_column(sampled.returns, np.float32),
-        "mask": np.ones(column, dtype=bool),
-        "success": as_column(sampled.successes, np.float32),
-        "success_mask": np.ones(column, dtype=bool),
-        "eval_seeds": np.asarray(sampled.seeds, dtype=np.int64),
-        "step": np.asarray(step, dtype=np.int64),
-        "returns_greedy": as_column(greedy.returns, np.float32),
-        "success_greedy": as_column(greedy.successes, np.float32),
-        "lengths": as_column(sampled.lengths, np.int64),
-        "lengths_greedy": as_column(greedy.lengths, np.int64),
-    }
 
 
 class SampleEfficiencyCallback(EventCallback):
@@ -116,10 +68,10 @@ class SampleEfficiencyCallback(EventCallback):
     def __init__(
         self,
         eval_env: str | VecEnv | None = None,
-        eval_freq: int = 10_000,
-        n_eval_episodes: int = 20,
+        eval_freq: int = EvalConfig.freq,
+        n_eval_episodes: int = EvalConfig.n_episodes,
         log_dir: str | os.PathLike[str] | None = None,
-        eval_seed: int = 1_000_000,
+        eval_seed: int = EvalConfig.seed,
         max_episode_steps: int | None = None,
         success_thresholds: Sequence[float] = (0.8,),
         eval_at_start: bool = False,
@@ -128,17 +80,20 @@ class SampleEfficiencyCallback(EventCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__(callback_after_eval, verbose=verbose)
-        if eval_freq <= 0 or n_eval_episodes <= 0:
+        if eval_freq <= 0 or n_eval_episodes <= 0:  # named as this callback names them
             raise ValueError(
                 f"eval_freq and n_eval_episodes must be positive, got {eval_freq} and {n_eval_episodes}."
             )
+        self.evaluation = EvalConfig(
+            seed=eval_seed, n_episodes=n_eval_episodes, freq=eval_freq, max_episode_steps=max_episode_steps
+        )
         if any(not 0.0 < threshold <= 1.0 for threshold in success_thresholds):
             raise ValueError(f"success_thresholds must lie in (0, 1], got {list(success_thresholds)}.")
         self.eval_env_id = eval_env if isinstance(eval_env, str) or eval_env is None else vec_env_id(eval_env)
         if self.eval_env_id is not None:
             self.eval_env_id = minigrid_id(self.eval_env_id)
         self.eval_freq = eval_freq
-        self.eval_seeds = tuple(range(eval_seed, eval_seed + n_eval_episodes))
+        self.eval_seeds = self.evaluation.seeds
         self.max_episode_steps = max_episode_steps
         self.success_thresholds = tuple(sorted(success_thresholds))
         self.eval_at_start = eval_at_start
@@ -158,7 +113,7 @@ class SampleEfficiencyCallback(EventCallback):
         if self.eval_env_id is None:
             self.eval_env_id = vec_env_id(self.training_env)
         self.obs_mode = obs_mode_of(self.eval_env_id, self.model.observation_space)
-        self.eval_dir = resolve_log_dir(self, self.log_dir_setting) / EVAL_FOLDER
+        self.eval_dir = resolve_log_dir(self, self.log_dir_setting) / EVAL_LOGS_DIR
         self.eval_dir.mkdir(parents=True, exist_ok=True)
 
     def _on_training_start(self) -> None:
@@ -199,8 +154,7 @@ class SampleEfficiencyCallback(EventCallback):
         self.eval_seconds += seconds
         self.eval_cpu_seconds += time.process_time() - start_cpu
         self.last_step = step
-        arrays: dict[str, Any] = evaluation_arrays(step, greedy, sampled)
-        np.savez(self.eval_dir / eval_file_name(step), **arrays)
+        EvaluationArrays.from_results(step, greedy, sampled).to_npz(self.eval_dir / eval_file_name(step))
         self._append_csv(step, greedy, sampled, seconds)
         self._update_thresholds(step, {"greedy": greedy.success_rate, "sampled": sampled.success_rate})
         self._record(greedy, sampled)
@@ -229,7 +183,7 @@ class SampleEfficiencyCallback(EventCallback):
     def _append_csv(
         self, step: int, greedy: EvaluationResult, sampled: EvaluationResult, seconds: float
     ) -> None:
-        path = self.eval_dir / CSV_NAME
+        path = self.eval_dir / EVALUATIONS_CSV
         new_file = not path.exists() or path.stat().st_size == 0
         with path.open("a", newline="") as file:
             writer = csv.writer(file)
@@ -261,4 +215,4 @@ class SampleEfficiencyCallback(EventCallback):
                 kind: {f"{threshold:g}": reached for threshold, reached in steps.items()}
                 for kind, steps in self.first_step_reached.items()
             }
-            (self.eval_dir / THRESHOLDS_NAME).write_text(json.dumps(serialisable, indent=2) + "\n")
+            (self.eval_dir / THRESHOLDS_FILE).write_text(json.dumps(serialisable, indent=2) + "\n")

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
-from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
 from sb3_llmae.training.bc import BCReport, actor_critic_policy
+from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig, split_bc_settings
 from sb3_llmae.training.critic import actor_frozen
-from sb3_llmae.training.llm_init import clone_prior
+from sb3_llmae.training.llm_init import BCSettings, clone_prior
 from sb3_llmae.training.ppo import InitMode, check_init
 
 
@@ -36,8 +36,8 @@ class LLMInitCallback(BaseCallback):
     :param init: ``"actor"`` (keep the actor, fresh critic; the model's policy should not share its
         features extractor, as in ``default_policy_kwargs()``) or ``"full"`` (keep the whole network;
         build the model with ``default_policy_kwargs(init="full")``)
-    :param bc_kwargs: keyword arguments of :func:`~sb3_llmae.training.bc.pretrain_bc`, over
-        ``LLM_INIT_BC_KWARGS`` (stop at 0.15 greedy success)
+    :param bc_kwargs: BC settings: a :class:`~sb3_llmae.training.config.BCConfig` or a mapping of its
+        fields, as rl-zoo3's YAML gives it (``None``: its defaults)
     :param critic_warmup_steps: env steps with the actor frozen (rounded up to whole rollouts); 0: none
     :param max_episode_steps: step limit of the episodes that measure BC's success rate; ``None`` keeps
         the env's own
@@ -49,8 +49,8 @@ class LLMInitCallback(BaseCallback):
         self,
         demonstrations: Demonstrations | str | os.PathLike[str],
         init: InitMode = "actor",
-        bc_kwargs: dict[str, Any] | None = None,
-        critic_warmup_steps: int = 2048,
+        bc_kwargs: BCSettings | None = None,
+        critic_warmup_steps: int = CRITIC_WARMUP_STEPS,
         max_episode_steps: int | None = None,
         seed: int | None = None,
         verbose: int = 0,
@@ -68,7 +68,8 @@ class LLMInitCallback(BaseCallback):
             else load_demonstrations(demonstrations)
         )
         self.init = init
-        self.bc_kwargs = dict(bc_kwargs or {})
+        split_bc_settings(bc_kwargs)  # a bad setting fails here, before training starts
+        self.bc_kwargs = bc_kwargs
         self.critic_warmup_steps = critic_warmup_steps
         self.max_episode_steps = max_episode_steps
         self.seed = seed
@@ -102,7 +103,7 @@ class LLMInitCallback(BaseCallback):
             self.demonstrations,
             init=self.init,
             bc_kwargs=self.bc_kwargs,
-            max_episode_steps=self.max_episode_steps,
+            evaluation=EvalConfig(max_episode_steps=self.max_episode_steps),
             seed=self.model.seed if self.seed is None else self.seed,
             sb3_logger=self.logger,
         )

@@ -1,38 +1,23 @@
 """
-An expert that solves MiniGrid tasks by search on the full grid state, without an LLM.
-
-The planner reads the mission, turns it into stages (reach the goal, pick up / go to an object,
-open a door), and searches for the shortest action sequence that completes the current stage.
-The search runs over the combined state (agent position, direction, what it carries, where the
-objects lie, which locked doors it has unlocked), so that it picks the side from which to
-approach a key or a door for the whole plan, not greedily for the next subgoal: on DoorKey its
-episodes are exactly as short as possible (see :func:`shortest_solution_length`).
+The planner's search: the shortest action sequence that completes one stage of a mission, by A* over the
+combined state (agent position, direction, what it carries, where the objects lie, which locked doors it
+has unlocked).
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from minigrid.core.actions import Actions
-from minigrid.core.constants import COLOR_NAMES, DIR_TO_VEC
+from minigrid.core.constants import DIR_TO_VEC
 from minigrid.core.world_object import Door, WorldObj
-from minigrid.envs import DynamicObstaclesEnv
-from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.minigrid_env import MiniGridEnv
 
-from sb3_llmae.experts.base import Expert, ExpertEpisode, NoWayForwardError, UnsupportedEnvError
+from sb3_llmae.experts.base import NoWayForwardError
+from sb3_llmae.experts.planner.missions import Stage, Task
 
-logger = logging.getLogger(__name__)
-
-StageKind = Literal["reach_goal", "pick_up", "go_to", "open"]
 ObstacleMode = Literal["none", "doors", "anywhere"]
-
-# Envs whose grid changes by itself between steps: a plan made on one state goes stale.
-UNPLANNABLE_ENV_CLASSES: tuple[type[MiniGridEnv], ...] = (DynamicObstaclesEnv,)
 
 _LEFT = int(Actions.left)
 _RIGHT = int(Actions.right)
@@ -57,132 +42,16 @@ _LOCKED_DOOR = 5
 _TARGET_DOOR = 6
 _OBJECT = 7
 
-_COLOR_PATTERN = "|".join(COLOR_NAMES)
-_GOAL_MISSION = re.compile(r"(?:^reach|\b(?:get|go) to) the (?:green )?goal(?: square)?$")
-_PICK_UP_MISSION = re.compile(rf"^pick up (?:the|a) (?P<color>{_COLOR_PATTERN}) (?P<type>key|ball|box)$")
-_FETCH_MISSION = re.compile(
-    rf"^(?:get|go get|fetch|go fetch|you must fetch) a (?P<color>{_COLOR_PATTERN}) (?P<type>key|ball|box)$"
-)
-_GO_TO_MISSION = re.compile(rf"^go to the (?P<color>{_COLOR_PATTERN}) (?P<type>key|ball|box|door)$")
-_OPEN_MISSION = re.compile(
-    rf"^open the (?:(?P<color>{_COLOR_PATTERN}) )?door(?: then the (?P<then>{_COLOR_PATTERN}) door)?$"
-)
-
 
 class PlanningError(NoWayForwardError):
     """The planner found no action sequence that completes the mission from the current state."""
 
 
-class _NoPlanExists(PlanningError):
+class NoPlanExists(PlanningError):
     """The search tried every reachable state: no plan exists under the search's rules."""
 
 
-@dataclass(frozen=True)
-class Stage:
-    """
-    One step of a mission.
-
-    :param kind: ``"reach_goal"`` (step onto a goal square), ``"pick_up"`` an object, ``"go_to"``
-        an object or a door (face it, then ``done``), or ``"open"`` a door
-    :param color: the target's color (``None``: any color)
-    :param obj_type: the target's type (``"key"``, ``"ball"``, ``"box"``, ``"door"``); ``None`` for a goal
-    """
-
-    kind: StageKind
-    color: str | None = None
-    obj_type: str | None = None
-
-    def is_target(self, obj: WorldObj) -> bool:
-        """
-        :param obj: an object of the grid
-        :return: whether ``obj`` is what this stage must pick up, go to or open
-        """
-        return obj.type == self.obj_type and (self.color is None or obj.color == self.color)
-
-    def __str__(self) -> str:
-        target = " ".join(word for word in (self.color, self.obj_type) if word is not None)
-        return f"{self.kind} {target or 'goal'}"
-
-
-@dataclass(frozen=True)
-class Task:
-    """
-    What a mission asks, and which side effects the env punishes.
-
-    :param stages: the stages, in order
-    :param may_toggle: whether the agent may open doors and boxes (``False`` where toggling ends
-        the episode, as in GoToDoor and GoToObject)
-    :param may_move_objects: whether the agent may pick up objects other than the target
-        (``False`` where any pickup ends the episode, as in Fetch)
-    """
-
-    stages: tuple[Stage, ...]
-    may_toggle: bool = True
-    may_move_objects: bool = True
-
-
-def parse_mission(mission: str) -> Task | None:
-    """
-    Read a MiniGrid mission string.
-
-    :param mission: e.g. ``"use the key to open the door and then get to the goal"``,
-        ``"pick up the green box"``, ``"go to the red door"``, ``"open the red door then the blue door"``
-    :return: the task, or ``None`` if the planner does not know the mission
-    """
-    mission = mission.strip().lower()
-    if _GOAL_MISSION.search(mission):
-        return Task(stages=(Stage("reach_goal"),))
-    if match := _PICK_UP_MISSION.match(mission):
-        return Task(stages=(Stage("pick_up", match["color"], match["type"]),))
-    if match := _FETCH_MISSION.match(mission):
-        # Fetch ends the episode, unsuccessfully, when anything but the target is picked up.
-        return Task(stages=(Stage("pick_up", match["color"], match["type"]),), may_move_objects=False)
-    if match := _GO_TO_MISSION.match(mission):
-        # GoToDoor and GoToObject end the episode on any toggle.
-        return Task(
-            stages=(Stage("go_to", match["color"], match["type"]),), may_toggle=False, may_move_objects=False
-        )
-    if match := _OPEN_MISSION.match(mission):
-        stages = [Stage("open", match["color"], "door")]
-        if match["then"] is not None:
-            stages.append(Stage("open", match["then"], "door"))
-        return Task(stages=tuple(stages))
-    return None
-
-
-def env_name(env: MiniGridEnv) -> str:
-    """
-    :param env: an unwrapped MiniGrid env
-    :return: its registered id, or its class name when it was not made by ``gym.make``
-    """
-    spec = getattr(env, "spec", None)
-    return spec.id if spec is not None else type(env).__name__
-
-
-def _task_of(env: MiniGridEnv) -> Task:
-    """
-    :param env: an unwrapped MiniGrid env, reset
-    :return: the task of its mission
-    :raises UnsupportedEnvError: if the planner cannot play this env or mission
-    """
-    name = env_name(env)
-    if isinstance(env, UNPLANNABLE_ENV_CLASSES):
-        raise UnsupportedEnvError(
-            f"PlannerExpert cannot play {name} (mission {env.mission!r}): its grid changes by itself "
-            "between steps, so a plan made on one state does not hold."
-        )
-    # BabyAI levels verify their own instruction language, which the planner does not read.
-    if isinstance(env, RoomGridLevel):
-        raise UnsupportedEnvError(
-            f"PlannerExpert does not play BabyAI levels such as {name} (mission {env.mission!r})."
-        )
-    task = parse_mission(env.mission)
-    if task is None:
-        raise UnsupportedEnvError(f"PlannerExpert does not know the mission {env.mission!r} of {name}.")
-    return task
-
-
-class _PlanStep(NamedTuple):
+class PlanStep(NamedTuple):
     """One action of a plan, with the state the agent must be in to take it."""
 
     action: int
@@ -194,7 +63,7 @@ class _PlanStep(NamedTuple):
     opens_door: bool = False
 
 
-class _WorldView(NamedTuple):
+class WorldView(NamedTuple):
     """The search map of one world: an object layout and a set of unlocked doors."""
 
     cells: list[int]
@@ -207,7 +76,7 @@ class _WorldView(NamedTuple):
     drop_sites: frozenset[int]
 
 
-class _SearchProblem:
+class SearchProblem:
     """
     Shortest action sequence completing one stage, by A* search over the combined state
     (the estimate: the distance to the target as if doors were open and objects absent).
@@ -284,7 +153,7 @@ class _SearchProblem:
         self.task = task
         self.worlds: list[tuple[tuple[int, ...], int]] = []
         self.world_ids: dict[tuple[tuple[int, ...], int], int] = {}
-        self.views: list[_WorldView | None] = []
+        self.views: list[WorldView | None] = []
         self.initial_world = self._intern(tuple(initial_positions), 0)
         self.expanded = 0
 
@@ -348,7 +217,7 @@ class _SearchProblem:
         positions, unlocked = self.worlds[world]
         return self._intern(positions, unlocked | 1 << self.locked_doors.index(door))
 
-    def view(self, world: int) -> _WorldView:
+    def view(self, world: int) -> WorldView:
         """
         :param world: a world id
         :return: the search map of that world (computed once)
@@ -391,11 +260,11 @@ class _SearchProblem:
         drop_sites = frozenset(
             position + step for position, obj in object_at.items() if obj in pickable for step in self.steps
         )
-        view = _WorldView(cells, object_at, carried, frozenset(pickable), openable_boxes, drop_sites)
+        view = WorldView(cells, object_at, carried, frozenset(pickable), openable_boxes, drop_sites)
         self.views[world] = view
         return view
 
-    def solve(self, position: tuple[int, int], direction: int, max_states: int) -> list[_PlanStep]:
+    def solve(self, position: tuple[int, int], direction: int, max_states: int) -> list[PlanStep]:
         """
         Find a shortest action sequence that completes the stage, by A* search.
 
@@ -403,7 +272,7 @@ class _SearchProblem:
         :param direction: the agent's direction
         :param max_states: most states to expand before giving up
         :return: the plan; ``self.expanded`` counts the states the search expanded
-        :raises PlanningError: if no plan was found within ``max_states`` (as :class:`_NoPlanExists`
+        :raises PlanningError: if no plan was found within ``max_states`` (as :class:`NoPlanExists`
             if none exists)
         """
         n_cells, steps, kind = self.n_cells, self.steps, self.stage.kind
@@ -413,7 +282,7 @@ class _SearchProblem:
         cost_to = {start: 0}
         parent: dict[int, tuple[int, tuple[int, ...]]] = {}
         if remaining[start_cell] < 0:
-            raise _NoPlanExists(f"no action sequence completes {self.stage}: no path leads to its target")
+            raise NoPlanExists(f"no action sequence completes {self.stage}: no path leads to its target")
         # Buckets of states by estimated total cost: costs are small integers.
         buckets: list[list[int]] = [[] for _ in range(remaining[start_cell] + 1)]
         buckets[-1].append(start)
@@ -490,9 +359,7 @@ class _SearchProblem:
                     buckets[new_estimate].append(successor)
             estimate += 1
         if best_end is None:
-            raise _NoPlanExists(
-                f"no action sequence completes {self.stage} ({self.expanded} states searched)"
-            )
+            raise NoPlanExists(f"no action sequence completes {self.stage} ({self.expanded} states searched)")
         return self._unroll(best_end, parent)
 
     def _distances_to_target(self) -> list[int]:
@@ -530,7 +397,7 @@ class _SearchProblem:
                     queue.append(neighbour)
         return distances
 
-    def _holds_key_for(self, view: _WorldView, door: int) -> bool:
+    def _holds_key_for(self, view: WorldView, door: int) -> bool:
         if view.carried < 0:
             return False
         carried = self.objects[view.carried]
@@ -538,7 +405,7 @@ class _SearchProblem:
 
     def _unroll(
         self, end: tuple[int, tuple[int, ...]], parent: dict[int, tuple[int, tuple[int, ...]]]
-    ) -> list[_PlanStep]:
+    ) -> list[PlanStep]:
         edges = [end]
         state = end[0]
         while state in parent:
@@ -552,214 +419,5 @@ class _SearchProblem:
             carrying = self.objects[view.carried] if view.carried >= 0 else None
             opens_door = actions == (_TOGGLE, _FORWARD)
             for action in actions:
-                plan.append(
-                    _PlanStep(action, position, state & 3, carrying, opens_door and action == _TOGGLE)
-                )
+                plan.append(PlanStep(action, position, state & 3, carrying, opens_door and action == _TOGGLE))
         return plan
-
-
-class PlannerEpisode(ExpertEpisode):
-    """
-    One episode of :class:`PlannerExpert`: plans the current stage once, then plays the plan as
-    long as the env is in the state the plan expects, and plans again otherwise.
-
-    :param env: the unwrapped MiniGrid env, already reset
-    :param seed: the seed the env was reset with
-    :param task: the task of the env's mission
-    :param max_search_states: most states one search may expand
-    :param max_plans: most plans the episode may make after its own actions left the planned path;
-        bounds the work on an env that does not behave as the planner models it (plans made after an
-        action the planner did not propose, see :meth:`observe`, do not count)
-    :raises PlanningError: if no plan completes the first stage
-    """
-
-    def __init__(
-        self, env: MiniGridEnv, seed: int, task: Task, max_search_states: int = 200_000, max_plans: int = 20
-    ) -> None:
-        super().__init__(env, seed)
-        self.task = task
-        self.max_search_states = max_search_states
-        self.max_plans = max_plans
-        self._stage_index = 0
-        self._plan: list[_PlanStep] = []
-        self._plan_index = 0
-        self._n_plans = 0
-        self._n_counted_plans = 0
-        self._n_expanded_states = 0
-        self._proposed: int | None = None
-        self._n_external_actions = 0
-        self._moved_by_others = False
-        self._advance_finished_stages()
-        self._replan()
-
-    def act(self) -> int:
-        """
-        :return: the next action of the plan, planning again if the env left the planned path
-        :raises PlanningError: if no plan completes the current stage
-        """
-        if self._advance_finished_stages():
-            self._replan()
-        action = self._next_planned_action()
-        if action is None:
-            self._replan()
-            action = self._next_planned_action()
-            if action is None:
-                raise PlanningError(f"{self._where()}: a fresh plan does not start from the agent's state")
-        self._proposed = action
-        return action
-
-    def observe(self, action: int, reward: float, terminated: bool, truncated: bool) -> None:
-        """
-        Note an action the planner did not propose (a noisy wrapper's random one, a human's): the
-        state it leads to was not planned for, so the plan made there does not count against
-        ``max_plans``.
-
-        :param action: the action taken
-        :param reward: the reward received
-        :param terminated: whether the episode ended in a terminal state
-        :param truncated: whether the episode hit its step limit
-        """
-        if action != self._proposed:
-            self._n_external_actions += 1
-            self._moved_by_others = True
-        self._proposed = None
-
-    def summary(self) -> dict[str, Any]:
-        """
-        :return: how much planning the episode took
-        """
-        return {
-            "planner": {
-                "plans": self._n_plans,
-                "expanded_states": self._n_expanded_states,
-                "external_actions": self._n_external_actions,
-                "stages_completed": self._stage_index,
-            }
-        }
-
-    def _where(self) -> str:
-        return f"{env_name(self.env)} (mission {self.env.mission!r}, seed {self.seed})"
-
-    def _advance_finished_stages(self) -> bool:
-        # Only "open" stages can finish without ending the episode.
-        advanced = False
-        while self._stage_index + 1 < len(self.task.stages) and self._stage_is_done():
-            self._stage_index += 1
-            advanced = True
-        return advanced
-
-    def _stage_is_done(self) -> bool:
-        stage = self.task.stages[self._stage_index]
-        return stage.kind == "open" and any(
-            isinstance(cell, Door) and cell.is_open and stage.is_target(cell) for cell in self.env.grid.grid
-        )
-
-    def _replan(self) -> None:
-        # Only plans that the planner's own actions made stale count: another's action (a noisy
-        # wrapper's) may lead anywhere, and the planner must go on from there.
-        if not self._moved_by_others:
-            if self._n_counted_plans >= self.max_plans:
-                raise PlanningError(
-                    f"{self._where()}: gave up after {self._n_counted_plans} plans, "
-                    "the env does not follow the planned path"
-                )
-            self._n_counted_plans += 1
-        self._moved_by_others = False
-        self._n_plans += 1
-        x, y = self.env.agent_pos
-        position, direction = (int(x), int(y)), int(self.env.agent_dir)
-        # Moving obstacles multiplies the object layouts to search: only when nothing else works.
-        obstacle_modes: tuple[ObstacleMode, ...] = (
-            ("none", "doors", "anywhere") if self.task.may_move_objects else ("none",)
-        )
-        no_plan: _NoPlanExists | None = None
-        for move_obstacles in obstacle_modes:
-            problem = _SearchProblem(self.env, self.task, self._stage_index, move_obstacles)
-            try:
-                self._plan = problem.solve(position, direction, self.max_search_states)
-                break
-            except _NoPlanExists as error:
-                no_plan = error
-            except PlanningError as error:
-                raise PlanningError(f"{self._where()}: {error}") from error
-            finally:
-                self._n_expanded_states += problem.expanded
-        else:
-            raise PlanningError(f"{self._where()}: {no_plan}") from no_plan
-        self._plan_index = 0
-        logger.debug(
-            "%s: planned %d actions to %s (%d states searched in the episode)",
-            self._where(),
-            len(self._plan),
-            self.task.stages[self._stage_index],
-            self._n_expanded_states,
-        )
-
-    def _next_planned_action(self) -> int | None:
-        env = self.env
-        x, y = env.agent_pos
-        while self._plan_index < len(self._plan):
-            step = self._plan[self._plan_index]
-            if (
-                (int(x), int(y)) != step.position
-                or int(env.agent_dir) != step.direction
-                or env.carrying is not step.carrying
-            ):
-                return None
-            self._plan_index += 1
-            if step.opens_door:
-                front = env.grid.get(*env.front_pos)
-                if isinstance(front, Door) and front.is_open:
-                    continue
-            return step.action
-        return None
-
-
-class PlannerExpert(Expert):
-    """
-    An expert that plans on the full grid state, without an LLM: shortest paths with turns,
-    picking up keys, unlocking and opening doors, opening boxes that hide keys, dropping what it
-    carries to pick up something else, moving objects that block a door, avoiding lava.
-
-    It plays the MiniGrid envs whose mission is to reach the goal (Empty, DoorKey, FourRooms,
-    MultiRoom, LockedRoom, the Crossing, LavaGap and DistShift envs), to pick up an object (Unlock
-    Pickup, BlockedUnlockPickup, KeyCorridor, Fetch, ObstructedMaze), to go to an object or a door
-    (GoToObject, GoToDoor) or to open doors (Unlock, RedBlueDoors).
-
-    :param max_search_states: most states one search may expand before the episode gives up
-    :param max_plans_per_episode: most plans one episode may make (a plan is made per stage, and
-        again whenever the env leaves the planned path); plans made after an action the planner did
-        not propose (e.g. a random one of :class:`~sb3_llmae.experts.noisy.NoisyExpert`) do not count
-    """
-
-    def __init__(self, max_search_states: int = 200_000, max_plans_per_episode: int = 20) -> None:
-        if max_search_states <= 0:
-            raise ValueError(f"max_search_states must be positive, got {max_search_states}.")
-        if max_plans_per_episode <= 0:
-            raise ValueError(f"max_plans_per_episode must be positive, got {max_plans_per_episode}.")
-        self.max_search_states = max_search_states
-        self.max_plans_per_episode = max_plans_per_episode
-
-    def start_episode(self, env: MiniGridEnv, seed: int) -> PlannerEpisode:
-        """
-        :param env: the unwrapped MiniGrid env, just reset with ``seed``
-        :param seed: the reset seed
-        :return: the episode's controller, holding a plan for the first stage
-        :raises UnsupportedEnvError: if the env or its mission is one the planner cannot play, or
-            no plan completes the mission from the reset state
-        """
-        task = _task_of(env)
-        try:
-            return PlannerEpisode(env, seed, task, self.max_search_states, self.max_plans_per_episode)
-        except PlanningError as error:
-            raise UnsupportedEnvError(f"PlannerExpert cannot play this episode: {error}") from error
-
-    def describe(self) -> dict[str, Any]:
-        """
-        :return: the kind of expert and its settings
-        """
-        return {
-            "kind": "planner",
-            "max_search_states": self.max_search_states,
-            "max_plans_per_episode": self.max_plans_per_episode,
-        }
