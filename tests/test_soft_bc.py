@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 import torch as th
 
+from sb3_llmae import Demonstrations, pretrain_bc
+from sb3_llmae.cli import main
+from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.training.soft_bc import train_soft_targets
 from tests.training_helpers import empty_5x5_demos, small_ppo
 
@@ -67,3 +70,31 @@ def test_bad_targets_are_clear(targets, message):
         train_soft_targets(
             model.policy, optimizer, transitions.obs, targets, 8, np.random.default_rng(0), n_epochs=1
         )
+
+
+def with_teacher(demos: Demonstrations) -> Demonstrations:
+    probs = [teacher_distribution(np.asarray(t.acts, dtype=np.int64)) for t in demos.trajectories]
+    return Demonstrations(trajectories=demos.trajectories, metadata=demos.metadata, action_probs=probs)
+
+
+def test_pretrain_bc_with_soft_targets_approaches_the_teacher():
+    demos = with_teacher(empty_5x5_demos(n_episodes=4))
+    targets = demos.soft_targets()
+    soft, hard = small_ppo(seed=0), small_ppo(seed=0)
+    settings = {"epochs": 150, "batch_size": 8, "learning_rate": 3e-3, "ent_weight": 0.0}
+    pretrain_bc(soft, demos, {**settings, "soft_targets": True})
+    pretrain_bc(hard, demos, settings)
+    obs = demos.transitions.obs
+    assert np.abs(policy_probs(soft.policy, obs) - targets).max() < 0.05
+    # Hard targets drive the taken action towards certainty instead.
+    assert policy_probs(hard.policy, obs).max(axis=1).min() > 0.9
+
+
+def test_soft_targets_without_distributions_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(ValueError, match="--decision logprobs"):
+        pretrain_bc(small_ppo(), empty_5x5_demos(n_episodes=4), {"soft_targets": True, "batch_size": 8})
+    save_demonstrations(empty_5x5_demos(n_episodes=4), tmp_path / "demos")
+    args = ["pretrain", "--env", "MiniGrid-Empty-5x5-v0", "--demos", str(tmp_path / "demos"),
+            "--out", str(tmp_path / "m.zip"), "--soft-targets", "--bc-batch-size", "8"]  # fmt: skip
+    assert main(args) == 2
+    assert "drop soft_targets (--soft-targets)" in capsys.readouterr().err
