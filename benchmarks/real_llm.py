@@ -31,6 +31,13 @@ from sb3_llmae.experts.llm import ChatClient, ChatSettings, LLMExpert
 from sb3_llmae.testing.local_llm import MODEL_NAME
 
 ENVS = ("MiniGrid-Empty-5x5-v0", "MiniGrid-DoorKey-5x5-v0")
+# The decision modes of the table: LLMExpert keywords and the max_tokens each needs.
+MODES: dict[str, tuple[dict[str, Any], int]] = {
+    "step": ({"mode": "step"}, 48),
+    "plan": ({"mode": "plan"}, 256),
+    "logprobs": ({"mode": "step", "decision": "logprobs"}, 48),
+    "json": ({"mode": "step", "decision": "json"}, 48),
+}
 
 
 def run_generation(
@@ -82,6 +89,8 @@ def run_generation(
         "calls_per_s": usage["calls"] / wall,
         "completion_tokens_per_s": usage["completion_tokens"] / wall,
         "tokens_per_success": tokens / successes if successes else None,
+        "invalid_replies": sum(int(e.get("invalid_replies", 0)) for e in demos.metadata["episodes"]),
+        "cut_replies": sum(int(e.get("cut_replies", 0)) for e in demos.metadata["episodes"]),
         "wall_s": wall,
         "episodes_meta": [
             {key: episode.get(key) for key in ("seed", "success", "length", "invalid_replies", "fallbacks")}
@@ -124,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-steps", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--max-tokens", type=int, nargs="+", default=[256, 96, 48, 24])
-    parser.add_argument("--modes", nargs="+", default=["step", "plan"])
+    parser.add_argument("--modes", nargs="+", choices=tuple(MODES), default=list(MODES))
     parser.add_argument("--envs", nargs="+", default=list(ENVS))
     args = parser.parse_args(argv)
 
@@ -142,8 +151,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         for env_id in args.envs:
             random_rate = random_success_rate(env_id, args.episodes, args.max_steps)
             for mode in args.modes:
-                row = run_generation(args.base_url, env_id, args.episodes, args.max_steps, max(args.workers),
-                                     expert_kwargs={"mode": mode})  # fmt: skip
+                expert_kwargs, max_tokens = MODES[mode]
+                row = run_generation(
+                    args.base_url,
+                    env_id,
+                    args.episodes,
+                    args.max_steps,
+                    max(args.workers),
+                    expert_kwargs=expert_kwargs,
+                    settings={"max_tokens": max_tokens},
+                )
                 _emit(args.out, "modes", {"mode": mode, "random_success_rate": random_rate, **row})
 
 
