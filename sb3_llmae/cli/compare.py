@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
 from sb3_llmae.experiments.runner import BACKENDS, compare, plan_runs
 from sb3_llmae.experiments.specs import CompareSettings
@@ -110,7 +111,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="train methods over seeds (one folder per run; re-running resumes)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument(

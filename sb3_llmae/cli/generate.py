@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
@@ -222,15 +223,6 @@ def llm_reply_lines(episodes: list[dict[str, Any]], stats: dict[str, Any]) -> li
                 "or check that the stop sequences (--stop) end the answer format."
             )
     return lines
-
-
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default in ``--help``, except where there is none (``None``) or it is a switch."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or isinstance(action.default, bool):
-            return action.help
-        return super()._get_help_string(action)
 
 
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
