@@ -164,7 +164,7 @@ def test_the_model_has_no_chat_template_and_the_server_falls_back_to_chatml(real
     assert "<|im_start|>" in props["chat_template"]
 
 
-def test_more_than_two_choices_are_refused(real_server):
+def test_more_than_two_choices_are_refused(real_server, no_proxy):
     client = _client(real_server)
     messages = [{"role": "user", "content": "Say yes."}]
     two = client.chat.completions.create(model=MODEL_NAME, messages=messages, max_tokens=2, n=2)  # type: ignore[arg-type]
