@@ -150,8 +150,8 @@ def test_generate_pretrain_train(real_server, no_proxy, tmp_path, mode):
 
     model = tmp_path / "pretrained.zip"
     pretrain = ["pretrain", "--env", EMPTY, "--demos", str(demos), "--out", str(model),
-                "--bc-epochs", "2", "--bc-batch-size", "4", "--stop-at-success", "none", "--warmup-steps", "64", "--n-envs", "2",
-                "--no-progress"]  # fmt: skip
+                "--bc-epochs", "2", "--bc-batch-size", "4", "--stop-at-success", "none",
+                "--warmup-steps", "64", "--n-envs", "2", "--no-progress"]  # fmt: skip
     assert main(pretrain) == 0
     train = ["train", "--env", EMPTY, "--load", str(model), "--steps", "64", "--n-envs", "2",
              "--eval-episodes", "1", "--out", str(tmp_path / "train"), "--no-progress"]  # fmt: skip
