@@ -137,6 +137,57 @@ def _client(server: RunningServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key="sk-local", max_retries=0, timeout=120)
 
 
+def test_logprobs_decision_on_the_real_server(real_server, no_proxy, tmp_path):
+    demos = tmp_path / "demos"
+    metadata = _generate(real_server, demos, "--decision", "logprobs", "--episodes", "1", *STEP_ARGS)
+    steps = metadata["stats"]["transitions"]
+    assert metadata["usage"]["calls"] == steps and metadata["usage"]["completion_tokens"] == steps
+    transcript = _transcript(demos, metadata["episodes"][0]["seed"])
+    with_distribution = [entry for entry in transcript if "distribution" in entry]
+    assert with_distribution, "no step had an action token among the top log-probabilities"
+    for entry in with_distribution:
+        assert sum(entry["distribution"]) == pytest.approx(1.0, abs=1e-4)
+        assert entry["parsed"] == max(range(7), key=lambda action: entry["distribution"][action])
+    assert (demos / "action_probs.npz").exists()
+    # The distributions feed soft-target BC.
+    pretrain = ["pretrain", "--env", EMPTY, "--demos", str(demos), "--out", str(tmp_path / "m.zip"),
+                "--soft-targets", "--bc-batch-size", "4", "--bc-epochs", "2", "--warmup-steps", "0",
+                "--n-envs", "2", "--no-progress"]  # fmt: skip
+    assert main(pretrain) == 0
+
+
+def test_json_decision_is_grammar_constrained_on_the_real_server(real_server, no_proxy, tmp_path):
+    demos = tmp_path / "demos"
+    metadata = _generate(real_server, demos, "--decision", "json", "--episodes", "1", *STEP_ARGS)
+    transcript = _transcript(demos, metadata["episodes"][0]["seed"])
+    assert transcript and all(json.loads(entry["reply"])["action"] for entry in transcript)
+    assert metadata["episodes"][0]["invalid_replies"] == 0
+
+
+def test_replies_record_why_they_ended(real_server, no_proxy, tmp_path):
+    demos = tmp_path / "demos"
+    metadata = _generate(real_server, demos, "--episodes", "1", *STEP_ARGS)
+    transcript = _transcript(demos, metadata["episodes"][0]["seed"])
+    assert {entry["finish_reason"] for entry in transcript} <= {"stop", "length"}
+    cut = sum(entry["finish_reason"] == "length" for entry in transcript)
+    assert metadata["episodes"][0]["cut_replies"] == cut
+
+
+def test_a_prompt_longer_than_the_context_is_one_clear_error(start_real_server, no_proxy, tmp_path, capsys):
+    server = start_real_server(context=512, parallel=1)
+    status = main(
+        ["generate", "--env", EMPTY, "--expert", "llm", "--model", MODEL_NAME, "--base-url", server.base_url,
+         "--episodes", "1", *STEP_ARGS, "--out", str(tmp_path / "demos")]
+    )  # fmt: skip
+    error = capsys.readouterr().err
+    assert status != 0
+    assert re.search(r"prompt too long for the server's context \(\d+ > 512 tokens\)", error), error
+    assert "--max-history" in error and "compact" in error and "HTTP 400" not in error
+    # The compact template fits.
+    metadata = _generate(server, tmp_path / "compact", "--template", "compact", "--episodes", "1", *STEP_ARGS)
+    assert metadata["usage"]["calls"] >= 1
+
+
 @pytest.mark.parametrize("mode", ["step", "plan"])
 def test_generate_pretrain_train(real_server, no_proxy, tmp_path, mode):
     demos = tmp_path / "demos"
@@ -204,54 +255,3 @@ def test_usage_in_metadata_matches_the_server(start_real_server, no_proxy, tmp_p
     assert usage["prompt_tokens"] == served["prompt_tokens_total"]
     transcript = _transcript(tmp_path / "demos", metadata["episodes"][0]["seed"])
     assert sum(entry["completion_tokens"] for entry in transcript) == usage["completion_tokens"]
-
-
-def test_logprobs_decision_on_the_real_server(real_server, no_proxy, tmp_path):
-    demos = tmp_path / "demos"
-    metadata = _generate(real_server, demos, "--decision", "logprobs", "--episodes", "1", *STEP_ARGS)
-    steps = metadata["stats"]["transitions"]
-    assert metadata["usage"]["calls"] == steps and metadata["usage"]["completion_tokens"] == steps
-    transcript = _transcript(demos, metadata["episodes"][0]["seed"])
-    with_distribution = [entry for entry in transcript if "distribution" in entry]
-    assert with_distribution, "no step had an action token among the top log-probabilities"
-    for entry in with_distribution:
-        assert sum(entry["distribution"]) == pytest.approx(1.0, abs=1e-4)
-        assert entry["parsed"] == max(range(7), key=lambda action: entry["distribution"][action])
-    assert (demos / "action_probs.npz").exists()
-    # The distributions feed soft-target BC.
-    pretrain = ["pretrain", "--env", EMPTY, "--demos", str(demos), "--out", str(tmp_path / "m.zip"),
-                "--soft-targets", "--bc-batch-size", "4", "--bc-epochs", "2", "--warmup-steps", "0",
-                "--n-envs", "2", "--no-progress"]  # fmt: skip
-    assert main(pretrain) == 0
-
-
-def test_json_decision_is_grammar_constrained_on_the_real_server(real_server, no_proxy, tmp_path):
-    demos = tmp_path / "demos"
-    metadata = _generate(real_server, demos, "--decision", "json", "--episodes", "1", *STEP_ARGS)
-    transcript = _transcript(demos, metadata["episodes"][0]["seed"])
-    assert transcript and all(json.loads(entry["reply"])["action"] for entry in transcript)
-    assert metadata["episodes"][0]["invalid_replies"] == 0
-
-
-def test_replies_record_why_they_ended(real_server, no_proxy, tmp_path):
-    demos = tmp_path / "demos"
-    metadata = _generate(real_server, demos, "--episodes", "1", *STEP_ARGS)
-    transcript = _transcript(demos, metadata["episodes"][0]["seed"])
-    assert {entry["finish_reason"] for entry in transcript} <= {"stop", "length"}
-    cut = sum(entry["finish_reason"] == "length" for entry in transcript)
-    assert metadata["episodes"][0]["cut_replies"] == cut
-
-
-def test_a_prompt_longer_than_the_context_is_one_clear_error(start_real_server, no_proxy, tmp_path, capsys):
-    server = start_real_server(context=512, parallel=1)
-    status = main(
-        ["generate", "--env", EMPTY, "--expert", "llm", "--model", MODEL_NAME, "--base-url", server.base_url,
-         "--episodes", "1", *STEP_ARGS, "--out", str(tmp_path / "demos")]
-    )  # fmt: skip
-    error = capsys.readouterr().err
-    assert status != 0
-    assert re.search(r"prompt too long for the server's context \(\d+ > 512 tokens\)", error), error
-    assert "--max-history" in error and "compact" in error and "HTTP 400" not in error
-    # The compact template fits.
-    metadata = _generate(server, tmp_path / "compact", "--template", "compact", "--episodes", "1", *STEP_ARGS)
-    assert metadata["usage"]["calls"] >= 1
