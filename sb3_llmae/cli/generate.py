@@ -25,10 +25,15 @@ from sb3_llmae.experts.base import EXPERT_KINDS
 from sb3_llmae.experts.llm.cache import default_cache_path
 from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.settings import (
+    DECISIONS,
+    DEFAULT_HISTORY_LENGTH,
     DEFAULT_LLM_MODE,
+    DEFAULT_MAX_PLANS,
     DEFAULT_PLANS_PER_EPISODE,
+    HIGH_CUT_RATE,
     HIGH_FALLBACK_RATE,
     LLM_MODES,
+    TEMPLATE_NAMES,
     BatchSettings,
     ChatSettings,
 )
@@ -75,13 +80,17 @@ def expert_from_args(args: argparse.Namespace) -> Expert:
     :return: the expert they name (see :func:`~sb3_llmae.experts.make_expert`)
     """
     from sb3_llmae.experts.factory import make_expert
+    from sb3_llmae.experts.llm.prompts import PLAN_TEMPLATES, STEP_TEMPLATES
 
     if args.expert == "planner":
         for flag, value in (("--batch", args.batch), ("--dry-run", args.dry_run)):
             if value:
                 raise ValueError(f"{flag} is for --expert llm: the planner calls no model.")
         return make_expert("planner", env_id=args.env, noise=args.noise, noise_seed=args.noise_seed)
-    settings = ChatSettings(**{name: getattr(args, name) for name, _, _ in CHAT_FLAGS})
+    stop = CHAT_DEFAULTS.stop if args.stop is None else tuple(s for s in args.stop if s.lower() != "none")
+    settings = ChatSettings(stop=stop or None, **{name: getattr(args, name) for name, _, _ in CHAT_FLAGS})
+    if args.max_history < 0:
+        raise ValueError(f"--max-history must be >= 0, got {args.max_history}.")
     return make_expert(
         args.expert,
         model=args.model,
@@ -94,6 +103,13 @@ def expert_from_args(args: argparse.Namespace) -> Expert:
         noise_seed=args.noise_seed,
         batch=args.batch,
         dry_run=args.dry_run,
+        llm_kwargs={
+            "decision": args.decision,
+            "step_template": STEP_TEMPLATES[args.template],
+            "plan_template": PLAN_TEMPLATES[args.template],
+            "history_length": args.max_history,
+            "max_plans": args.max_plans,
+        },
     )
 
 
@@ -207,10 +223,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     inner = expert.expert if isinstance(expert, NoisyExpert) else expert
     if isinstance(inner, LLMExpert):
         lines.append(usage_line(inner.usage()))
-        lines.append(
-            f"fallback rate: {stats['fallback_rate']:.1%} of steps (no valid action in the reply); "
-            f"{stats['mostly_fallback_episodes']} episodes played mostly by the fallback"
-        )
+        lines += llm_reply_lines(demos.metadata["episodes"], stats)
         if stats["fallback_rate"] >= HIGH_FALLBACK_RATE:
             lines.append(
                 "WARNING: a high fallback rate: these episodes show the fallback action, not the model. "
@@ -219,6 +232,41 @@ def cmd_generate(args: argparse.Namespace) -> int:
     lines += [f"wall time: {time.perf_counter() - start:.1f} s", f"demonstrations written to {args.out}"]
     print("\n".join(lines))
     return 0
+
+
+def llm_reply_lines(episodes: list[dict[str, Any]], stats: dict[str, Any]) -> list[str]:
+    """
+    :param episodes: the per-episode metadata of an LLM run
+    :param stats: the run's statistics
+    :return: the summary lines on fallbacks (and why) and on replies cut by ``max_tokens``
+    """
+    budget = sum(int(episode.get("fallbacks_max_plans", 0)) for episode in episodes)
+    fallbacks = sum(int(episode.get("fallbacks", 0)) for episode in episodes)
+    if fallbacks == 0:
+        why = "no fallback"
+    elif budget == fallbacks:
+        why = "all after the plan budget ran out: raise --max-plans"
+    elif budget:
+        why = (
+            f"{fallbacks - budget} after replies without a valid action, {budget} after the plan budget "
+            "ran out"
+        )
+    else:
+        why = "no valid action in the reply"
+    lines = [
+        f"fallback rate: {stats['fallback_rate']:.1%} of steps ({why}); "
+        f"{stats['mostly_fallback_episodes']} episodes played mostly by the fallback"
+    ]
+    replies = sum(int(episode.get("requests", 0)) for episode in episodes)
+    cut = sum(int(episode.get("cut_replies", 0)) for episode in episodes)
+    if replies:
+        lines.append(f"replies cut by max_tokens: {cut} of {replies} ({cut / replies:.0%})")
+        if cut / replies >= HIGH_CUT_RATE:
+            lines.append(
+                "WARNING: many replies were cut by max_tokens (finish_reason 'length'): raise --max-tokens, "
+                "or check that the stop sequences (--stop) end the answer format."
+            )
+    return lines
 
 
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -258,6 +306,34 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     llm.add_argument(
         "--mode", choices=LLM_MODES, default=DEFAULT_LLM_MODE, help="one request per step, or one plan"
+    )
+    llm.add_argument(
+        "--decision",
+        choices=DECISIONS,
+        default="text",
+        help="step mode: parse free text; take the most probable action token (logprobs: one token per "
+        "step, its distribution kept for soft-target BC); or a JSON-schema answer (json)",
+    )
+    llm.add_argument(
+        "--template",
+        choices=TEMPLATE_NAMES,
+        default="full",
+        help="prompt: with examples (full), without (zero-shot), or short for small contexts (compact)",
+    )
+    llm.add_argument(
+        "--max-history",
+        type=int,
+        default=DEFAULT_HISTORY_LENGTH,
+        help="recent actions named in the step prompt",
+    )
+    llm.add_argument(
+        "--max-plans", type=int, default=DEFAULT_MAX_PLANS, help="plan mode: most plans per episode"
+    )
+    llm.add_argument(
+        "--stop",
+        action="append",
+        help="a sequence that ends a reply (repeat for several, at most 4; 'none': send none); default: "
+        + ", ".join(repr(s) for s in CHAT_DEFAULTS.stop or ()),
     )
     for name, kind, text in CHAT_FLAGS:
         flag = "--" + name.replace("_", "-")

@@ -62,7 +62,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise ValueError(f"--n-envs must be positive, got {args.n_envs}.")
     if args.warmup_steps < 0:
         raise ValueError(f"--warmup-steps must be >= 0, got {args.warmup_steps}.")
-    bc = config_from_args(args, BCConfig, BC_FLAGS)
+    bc = config_from_args(args, BCConfig, BC_FLAGS, soft_targets=args.soft_targets)
     kl = config_from_args(args, KLConfig, KL_FLAGS)
     start = time.perf_counter()
     model = llm_init_ppo(
@@ -70,7 +70,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         args.demos,
         init=args.init,
         # only the flags' fields, so that BC's batches keep following --seed
-        bc_kwargs={**{name: getattr(bc, name) for name in BC_FLAGS}, "progress_bar": not args.no_progress},
+        bc_kwargs={
+            **{name: getattr(bc, name) for name in BC_FLAGS},
+            "soft_targets": bc.soft_targets,
+            "progress_bar": not args.no_progress,
+        },
         critic_warmup_steps=args.warmup_steps,
         seed=args.seed,
         allow_env_mismatch=args.allow_env_mismatch,
@@ -106,6 +110,11 @@ def add_pretrain_parser(subparsers: argparse._SubParsersAction) -> None:
         "--init", choices=("actor", "full"), default="actor", help="keep the actor only, or everything"
     )
     add_config_flags(parser, BCConfig, BC_FLAGS, BC_HELP)
+    parser.add_argument(
+        "--soft-targets",
+        action="store_true",
+        help="fit the teacher's action distributions (from generate --decision logprobs), not its actions",
+    )
     parser.add_argument(
         "--warmup-steps",
         type=int,

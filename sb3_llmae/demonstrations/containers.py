@@ -192,12 +192,15 @@ class EpisodeRecord:
     :param trajectory: observations (policy layout), actions, rewards
     :param success: whether the episode reached the task's goal (terminated with positive reward)
     :param expert_summary: what the expert reported about the episode (usage, transcript, ...)
+    :param action_probs: the expert's distribution over the actions at each step (``(length, n_actions)``;
+        a row of NaN where it had none), ``None`` when it gave none at all
     """
 
     seed: int
     trajectory: TrajectoryWithRew
     success: bool
     expert_summary: dict[str, Any] = field(default_factory=dict)
+    action_probs: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -218,14 +221,47 @@ class Demonstrations:
     :param trajectories: the kept episodes; observations are exactly what the policy sees
     :param metadata: env id, obs mode, observation space, expert, seeds, statistics, versions (a plain dict
         in the JSON layout is checked and converted)
+    :param action_probs: per trajectory, the expert's distribution over the actions at each step
+        (``(length, n_actions)``, NaN rows where it had none); ``None`` when the expert gave none
     """
 
     trajectories: list[TrajectoryWithRew]
     metadata: DemonstrationMetadata
+    action_probs: list[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.metadata, DemonstrationMetadata):
             self.metadata = DemonstrationMetadata.from_dict(self.metadata)
+        if self.action_probs is not None:
+            if len(self.action_probs) != len(self.trajectories):
+                raise ValueError(
+                    f"action_probs has {len(self.action_probs)} arrays for {len(self.trajectories)} "
+                    "trajectories."
+                )
+            for index, (probs, trajectory) in enumerate(
+                zip(self.action_probs, self.trajectories, strict=True)
+            ):
+                if probs.ndim != 2 or len(probs) != len(trajectory.acts):
+                    raise ValueError(
+                        f"action_probs[{index}] has shape {probs.shape}, expected ({len(trajectory.acts)}, "
+                        "n_actions): one distribution per step."
+                    )
+
+    def soft_targets(self) -> np.ndarray | None:
+        """
+        The teacher's distribution over the actions for every transition, in the order of
+        :attr:`transitions`: what soft-target BC fits. A step without one (a fallback action) has the
+        one-hot of the action taken.
+
+        :return: ``(n_transitions, n_actions)`` probabilities, ``None`` when the expert gave none
+        """
+        if self.action_probs is None:
+            return None
+        targets = np.concatenate(self.action_probs).astype(np.float32)
+        acts = self.transitions.acts.astype(np.int64)
+        missing = ~np.isfinite(targets).all(axis=1)
+        targets[missing] = np.eye(targets.shape[1], dtype=np.float32)[acts[missing]]
+        return targets
 
     @cached_property
     def transitions(self) -> Transitions:

@@ -21,6 +21,7 @@ from imitation.data.types import TrajectoryWithRew
 from tqdm.auto import tqdm
 
 from sb3_llmae.demonstrations.containers import (
+    N_ACTIONS,
     DemonstrationMetadata,
     Demonstrations,
     EpisodeRecord,
@@ -74,11 +75,13 @@ def rollout_episode(
         observation, _ = env.reset(seed=seed)
         episode = expert.start_episode(unwrap_minigrid(env), seed)
         observations, actions, rewards = [observation], [], []
+        distributions: list[np.ndarray | None] = []
         terminated = truncated = False
         while not (terminated or truncated):
             if stop is not None and stop.is_set():
                 raise GenerationInterrupted(f"episode with seed {seed} abandoned")
             action = int(episode.act())
+            distributions.append(episode.action_distribution())
             if not env.action_space.contains(action):
                 raise ValueError(f"{type(expert).__name__} chose action {action}, not in {env.action_space}.")
             observation, reward, terminated, truncated, _ = env.step(action)
@@ -96,7 +99,37 @@ def rollout_episode(
         rews=np.asarray(rewards, dtype=np.float32),
     )
     success = is_success(terminated, rewards[-1])
-    return EpisodeRecord(seed=seed, trajectory=trajectory, success=success, expert_summary=episode.summary())
+    return EpisodeRecord(
+        seed=seed,
+        trajectory=trajectory,
+        success=success,
+        expert_summary=episode.summary(),
+        action_probs=_stacked_distributions(distributions, N_ACTIONS),
+    )
+
+
+def _stacked_distributions(distributions: Sequence[np.ndarray | None], n_actions: int) -> np.ndarray | None:
+    """:return: one row per step (NaN where the expert gave none), ``None`` when it gave none at all"""
+    if all(distribution is None for distribution in distributions):
+        return None
+    rows = np.full((len(distributions), n_actions), np.nan, dtype=np.float32)
+    for step, distribution in enumerate(distributions):
+        if distribution is not None:
+            rows[step] = distribution
+    return rows
+
+
+def _action_probs_of(records: Sequence[EpisodeRecord]) -> list[np.ndarray] | None:
+    """:return: the kept episodes' distributions (NaN rows for episodes without), ``None`` if none has any"""
+    if all(record.action_probs is None for record in records):
+        return None
+    n_actions = next(r.action_probs.shape[1] for r in records if r.action_probs is not None)
+    return [
+        record.action_probs
+        if record.action_probs is not None
+        else np.full((record.length, n_actions), np.nan, dtype=np.float32)
+        for record in records
+    ]
 
 
 # How often an interrupted run repeats its cancellation while the workers wind down: a worker may have
@@ -219,6 +252,7 @@ def generate_demonstrations(
         kept = [r.trajectory for r in kept_records]
         demos = Demonstrations(
             trajectories=kept,
+            action_probs=_action_probs_of(kept_records),
             metadata=DemonstrationMetadata.from_dict(
                 {
                     **generation,

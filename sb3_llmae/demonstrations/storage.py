@@ -26,6 +26,8 @@ from sb3_llmae.experts.llm.batch_state import BATCH_STATE_FILE
 
 METADATA_FILE = "metadata.json"
 TRAJECTORIES_DIR = "trajectories"
+# The expert's distribution over the actions at each step of each kept trajectory, when it gave one.
+ACTION_PROBS_FILE = "action_probs.npz"
 EPISODES_DIR = "episodes"
 TRANSCRIPTS_DIR = "transcripts"
 GENERATION_FILE = "generation.json"
@@ -231,16 +233,18 @@ class EpisodeStore:
             _write_atomic(path, "".join(json.dumps(entry) + "\n" for entry in transcript))
             summary["transcript"] = str(path.relative_to(self.directory))
         trajectory = record.trajectory
+        arrays: dict[str, Any] = {
+            "obs": np.asarray(trajectory.obs),
+            "acts": trajectory.acts,
+            "rews": trajectory.rews,
+            "terminal": trajectory.terminal,
+            "success": record.success,
+            "summary": json.dumps(summary),
+        }
+        if record.action_probs is not None:
+            arrays["action_probs"] = record.action_probs
         with _atomic_file(self._episode_path(record.seed)) as file:
-            np.savez_compressed(
-                file,
-                obs=np.asarray(trajectory.obs),
-                acts=trajectory.acts,
-                rews=trajectory.rews,
-                terminal=trajectory.terminal,
-                success=record.success,
-                summary=json.dumps(summary),
-            )
+            np.savez_compressed(file, **arrays)
         self.saved += 1
 
     def load(self, seed: int) -> EpisodeRecord:
@@ -259,8 +263,9 @@ class EpisodeStore:
                     terminal=bool(data["terminal"]),
                     rews=data["rews"],
                 )
+                action_probs = data["action_probs"] if "action_probs" in data.files else None
                 return EpisodeRecord(
-                    seed, trajectory, bool(data["success"]), json.loads(str(data["summary"]))
+                    seed, trajectory, bool(data["success"]), json.loads(str(data["summary"])), action_probs
                 )
         except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
             raise ValueError(
@@ -309,6 +314,9 @@ def save_demonstrations(demos: Demonstrations, path: str | os.PathLike[str]) -> 
         serialize.save(directory / TRAJECTORIES_DIR, demos.trajectories)
     else:  # a HuggingFace dataset cannot be empty; the metadata still records what was played
         (directory / TRAJECTORIES_DIR).mkdir(exist_ok=True)
+    if demos.action_probs is not None:
+        with _atomic_file(directory / ACTION_PROBS_FILE) as file:
+            np.savez_compressed(file, *demos.action_probs)
     _write_atomic(directory / METADATA_FILE, json.dumps(demos.metadata.to_dict(), indent=2))
     return directory
 
@@ -379,7 +387,20 @@ def load_demonstrations(
             f"The demonstrations at {directory} could not be read ({type(error).__name__}: {error}). "
             "The files are corrupt or from an incompatible version: generate them again."
         ) from error
-    demos = Demonstrations(trajectories=trajectories, metadata=metadata)
+    action_probs = None
+    if (directory / ACTION_PROBS_FILE).is_file():
+        try:
+            with np.load(directory / ACTION_PROBS_FILE) as data:
+                action_probs = [data[f"arr_{index}"] for index in range(len(data.files))]
+        except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            raise ValueError(
+                f"{directory / ACTION_PROBS_FILE} is damaged ({type(error).__name__}: {error}): generate the "
+                "demonstrations again, or delete it to train on the actions alone."
+            ) from None
+    try:
+        demos = Demonstrations(trajectories=trajectories, metadata=metadata, action_probs=action_probs)
+    except ValueError as error:
+        raise ValueError(f"The demonstrations at {directory} are inconsistent: {error}") from None
     if len(trajectories) != len(metadata.kept_seeds):
         raise ValueError(
             f"The demonstrations at {directory} are inconsistent: {METADATA_FILE} lists "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
 from minigrid.minigrid_env import MiniGridEnv
 
 # The experts make_expert builds by name.
@@ -31,6 +32,14 @@ class ExpertEpisode(ABC):
         """
         :return: the action to take in the env's current state
         """
+
+    def action_distribution(self) -> np.ndarray | None:
+        """
+        :return: the probabilities over all actions from which the last :meth:`act` chose (an LLM's
+            log-probabilities, say), kept in the demonstrations as soft targets for BC; ``None`` when
+            the expert has none for that step (the default)
+        """
+        return None
 
     def observe(self, action: int, reward: float, terminated: bool, truncated: bool) -> None:  # noqa: B027
         """

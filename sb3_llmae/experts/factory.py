@@ -3,8 +3,9 @@ random actions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sb3_llmae.experts.base import EXPERT_KINDS, Expert
 from sb3_llmae.experts.llm.batch import check_batchable
@@ -35,6 +36,7 @@ def make_expert(
     noise_seed: int = 0,
     batch: bool = False,
     dry_run: bool = False,
+    llm_kwargs: Mapping[str, Any] | None = None,
 ) -> Expert:
     """
     The expert ``kind`` names, as the ``generate`` command builds it.
@@ -55,6 +57,8 @@ def make_expert(
     :param batch: check that the expert can fill its cache through the Batch API (plan mode, a cache)
     :param dry_run: an expert that only builds prompts (for a cost estimate): no cache, and a placeholder
         endpoint when none is configured
+    :param llm_kwargs: further :class:`LLMExpert` keywords (``decision``, ``step_template``,
+        ``history_length``, ``max_plans``, ...)
     :return: the expert, wrapped in a :class:`NoisyExpert` when ``noise`` is not 0
     :raises ValueError: for an unknown kind, a missing model, or ``batch`` / ``dry_run`` for the planner
     :raises UnsupportedEnvError: for an env family no model-free expert plays, with the reason
@@ -65,7 +69,7 @@ def make_expert(
             raise ValueError(f"{' and '.join(given)} only apply to kind='llm': the planner calls no model.")
         expert: Expert = PlannerExpert() if env_id is None else planning_expert_for(env_id)
     elif kind == "llm":
-        expert = _make_llm_expert(model, mode, base_url, settings, cache, prices, batch, dry_run)
+        expert = _make_llm_expert(model, mode, base_url, settings, cache, prices, batch, dry_run, llm_kwargs)
     else:
         raise ValueError(f"Unknown expert kind {kind!r}: choose one of {', '.join(EXPERT_KINDS)}.")
     return NoisyExpert(expert, noise, seed=noise_seed) if noise != 0 else expert
@@ -80,6 +84,7 @@ def _make_llm_expert(
     prices: TokenPrices | None,
     batch: bool,
     dry_run: bool,
+    llm_kwargs: Mapping[str, Any] | None = None,
 ) -> LLMExpert:
     if not model:
         raise ValueError(
@@ -89,7 +94,15 @@ def _make_llm_expert(
         cache = None
         if not endpoint_is_configured(base_url):
             base_url = DRY_RUN_BASE_URL
-    expert = LLMExpert(model, mode=mode, base_url=base_url, settings=settings, cache=cache, prices=prices)
+    expert = LLMExpert(
+        model,
+        mode=mode,
+        base_url=base_url,
+        settings=settings,
+        cache=cache,
+        prices=prices,
+        **(llm_kwargs or {}),
+    )
     if batch:
         check_batchable(expert)
     return expert

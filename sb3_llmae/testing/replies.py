@@ -22,6 +22,8 @@ class FakeReply:
     :param body: the raw response body, sent as is instead of a chat completion (a fault: HTML, bad JSON)
     :param content_type: the ``Content-Type`` header of ``body``
     :param bytes_per_s: send the body this slowly, byte by byte (a trickling server); ``None``: at once
+    :param finish_reason: the choice's ``finish_reason`` (``"length"``: a reply cut by ``max_tokens``)
+    :param logprobs: the choice's ``logprobs`` field, sent as is (``None``: a server without them)
     """
 
     text: str = "ok"
@@ -33,6 +35,27 @@ class FakeReply:
     body: bytes | None = None
     content_type: str = "application/json"
     bytes_per_s: float | None = None
+    finish_reason: str = "stop"
+    logprobs: Any = None
+
+    @classmethod
+    def with_top_logprobs(cls, top_logprobs: Mapping[str, float], **fields: Any) -> FakeReply:
+        """
+        A one-token reply (the most probable token) with its alternatives, in the chat shape
+        (``logprobs.content[0].top_logprobs``) that OpenAI and llama.cpp send.
+
+        :param top_logprobs: token -> log-probability of the alternatives
+        :param fields: other fields of the reply
+        :return: the reply
+        """
+        ranked = sorted(top_logprobs.items(), key=lambda item: -item[1])
+        alternatives = [{"token": token, "logprob": value, "bytes": None} for token, value in ranked]
+        first = alternatives[0] if alternatives else {"token": "", "logprob": 0.0, "bytes": None}
+        content = [{**first, "top_logprobs": alternatives}]
+        fields.setdefault("text", first["token"])
+        fields.setdefault("finish_reason", "length")
+        fields.setdefault("completion_tokens", 1)
+        return cls(logprobs={"content": content}, **fields)
 
     @classmethod
     def rate_limited(cls, retry_after: str | None = "1", retry_after_ms: str | None = None) -> FakeReply:
@@ -229,8 +252,8 @@ def completion_body(
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": reply.text},
-                "finish_reason": "stop",
-                "logprobs": None,
+                "finish_reason": reply.finish_reason,
+                "logprobs": reply.logprobs,
             }
         ],
         "usage": {

@@ -30,6 +30,7 @@ from sb3_llmae.envs import env_id_of
 from sb3_llmae.training.config import BCConfig, EvalConfig, split_bc_settings
 from sb3_llmae.training.critic import ActorCritic
 from sb3_llmae.training.evaluation import evaluate_success
+from sb3_llmae.training.soft_bc import train_soft_targets
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +308,14 @@ class _BCRun:
             generator=th.Generator().manual_seed(config.seed),
         )
         self.batches_per_epoch = len(batches)
+        self.soft_targets = demos.soft_targets() if config.soft_targets else None
+        if config.soft_targets and self.soft_targets is None:
+            raise ValueError(
+                "BCConfig.soft_targets needs demonstrations with the teacher's action distributions "
+                "(generate --expert llm --decision logprobs); these have none: drop soft_targets "
+                "(--soft-targets) to clone the actions."
+            )
+        self.soft_rng = np.random.default_rng(config.seed)
         self.bc = BC(
             observation_space=policy.observation_space,
             action_space=policy.action_space,
@@ -355,7 +364,21 @@ class _BCRun:
         with warnings.catch_warnings():
             # imitation logs its first batch's loss with float() on a tensor that requires grad
             warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True")
-            self.bc.train(n_epochs=n_epochs, n_batches=n_batches, progress_bar=False)
+            if self.soft_targets is None:
+                self.bc.train(n_epochs=n_epochs, n_batches=n_batches, progress_bar=False)
+                return
+            train_soft_targets(
+                self.policy,  # type: ignore[arg-type]
+                self.bc.optimizer,
+                np.asarray(self.transitions.obs),
+                self.soft_targets,
+                self.config.batch_size,
+                self.soft_rng,
+                n_epochs=n_epochs,
+                n_batches=n_batches,
+                ent_weight=self.config.ent_weight,
+                l2_weight=self.config.l2_weight,
+            )
 
     def measure(self, epoch: float) -> BCCheckpoint:
         loss, accuracy = score_on_demonstrations(self.policy, self.transitions)

@@ -81,6 +81,9 @@ class BCConfig:
     :param refine_chunks: parts in which an interval that jumped past ``stop_at_success`` is repeated
         (1: keep the first evaluation that reaches it, however far past)
     :param seed: seed of the order in which demonstrations are batched
+    :param soft_targets: fit the teacher's whole distribution over the actions (cross-entropy to it,
+        as kept by ``generate --decision logprobs``) instead of the action it took; steps without one
+        count as the action taken
     """
 
     epochs: int = 15
@@ -92,6 +95,7 @@ class BCConfig:
     eval_every: int = 2
     refine_chunks: int = 4
     seed: int = 0
+    soft_targets: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "refine_chunks"):

@@ -73,16 +73,31 @@ class _CacheOnlyClient(ChatClient):
         self.cache = client.cache
         self.missing: dict[str, dict[str, Any]] = {}
 
-    def complete(self, messages: Sequence[Mapping[str, str]], sample_index: int = 0) -> ChatResult:
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        sample_index: int = 0,
+        params: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
         assert self.cache is not None
-        key = request_key(self.model, messages, self.sampling_params, sample_index)
+        sampling_params = {**self.sampling_params, **(params or {})}
+        key = request_key(self.model, messages, sampling_params, sample_index)
         hit = self.cache.get(key)
         if hit is None:
             self.missing[key] = self.settings.request_body(
-                self.model, [dict(message) for message in messages]
+                self.model, [dict(message) for message in messages], params
             )
             raise _ReplyPending(key)
-        return ChatResult(hit.text, hit.prompt_tokens, hit.completion_tokens, 0.0, cached=True, retries=0)
+        return ChatResult(
+            hit.text,
+            hit.prompt_tokens,
+            hit.completion_tokens,
+            0.0,
+            cached=True,
+            retries=0,
+            finish_reason=hit.finish_reason,
+            logprobs=hit.logprobs,
+        )
 
 
 def check_batchable(expert: LLMExpert) -> None:

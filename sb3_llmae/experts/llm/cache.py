@@ -32,11 +32,15 @@ class CachedReply:
     :param text: the assistant's message
     :param prompt_tokens: prompt tokens the server reported when the reply was first fetched
     :param completion_tokens: completion tokens the server reported when the reply was first fetched
+    :param finish_reason: why the reply ended, as the server said (``None``: it did not say)
+    :param logprobs: the reply's log-probabilities as the server sent them (JSON), ``None`` if none
     """
 
     text: str
     prompt_tokens: int
     completion_tokens: int
+    finish_reason: str | None = None
+    logprobs: Any = None
 
 
 def request_key(
@@ -68,6 +72,21 @@ def request_key(
         request["sample_index"] = sample_index
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+_SELECT_REPLY = (
+    "SELECT text, prompt_tokens, completion_tokens, finish_reason, logprobs FROM responses WHERE key = ?"
+)
+
+
+def _reply_of_row(row: Sequence[Any]) -> CachedReply:
+    return CachedReply(
+        text=row[0],
+        prompt_tokens=row[1],
+        completion_tokens=row[2],
+        finish_reason=row[3],
+        logprobs=None if row[4] is None else json.loads(row[4]),
+    )
 
 
 class ResponseCache:
@@ -121,8 +140,15 @@ class ResponseCache:
             " text TEXT NOT NULL,"
             " prompt_tokens INTEGER NOT NULL,"
             " completion_tokens INTEGER NOT NULL,"
-            " created_at REAL NOT NULL)"
+            " created_at REAL NOT NULL,"
+            " finish_reason TEXT,"
+            " logprobs TEXT)"
         )
+        # Caches written before finish_reason and logprobs were kept get the columns, empty.
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(responses)")}
+        for column in ("finish_reason", "logprobs"):
+            if column not in columns:
+                connection.execute(f"ALTER TABLE responses ADD COLUMN {column} TEXT")
         columns = {row[1] for row in connection.execute("PRAGMA table_info(responses)")}
         missing = [column for column in COLUMNS if column not in columns]
         if missing:
@@ -143,14 +169,8 @@ class ResponseCache:
         :return: the stored reply, or ``None`` when the request was never answered
         """
         with self._lock:
-            row = (
-                self._connect()
-                .execute("SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,))
-                .fetchone()
-            )
-        if row is None:
-            return None
-        return CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
+            row = self._connect().execute(_SELECT_REPLY, (key,)).fetchone()
+        return None if row is None else _reply_of_row(row)
 
     def put(self, key: str, reply: CachedReply, model: str = "") -> CachedReply:
         """
@@ -164,18 +184,16 @@ class ResponseCache:
         """
         with self._lock:
             connection = self._connect()
+            logprobs = None if reply.logprobs is None else json.dumps(reply.logprobs)
             connection.execute(
                 "INSERT OR IGNORE INTO responses"
-                " (key, model, text, prompt_tokens, completion_tokens, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, reply.text, reply.prompt_tokens, reply.completion_tokens, time.time()),
-            )
-            row = connection.execute(
-                "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
-            ).fetchone()
-        return (
-            reply if row is None else CachedReply(text=row[0], prompt_tokens=row[1], completion_tokens=row[2])
-        )
+                " (key, model, text, prompt_tokens, completion_tokens, created_at, finish_reason, logprobs)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, model, reply.text, reply.prompt_tokens, reply.completion_tokens, time.time(),
+                 reply.finish_reason, logprobs),
+            )  # fmt: skip
+            row = connection.execute(_SELECT_REPLY, (key,)).fetchone()
+        return reply if row is None else _reply_of_row(row)
 
     def __len__(self) -> int:
         with self._lock:

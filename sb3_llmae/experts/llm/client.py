@@ -119,7 +119,12 @@ class ChatClient:
         """The parameters that shape a reply besides the messages (part of the cache key)."""
         return self.settings.sampling_params
 
-    def complete(self, messages: Sequence[Mapping[str, str]], sample_index: int = 0) -> ChatResult:
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        sample_index: int = 0,
+        params: Mapping[str, Any] | None = None,
+    ) -> ChatResult:
         """
         Ask the model for the next assistant message, from the cache when it holds the answer. With a
         cache, concurrent requests for the same key make one call: the others wait and share its reply
@@ -128,23 +133,26 @@ class ChatClient:
         :param messages: the chat so far, as ``{"role": ..., "content": ...}`` dicts
         :param sample_index: which sample of this prompt is wanted; at temperature > 0 each index is a
             separate cache entry (so repeated episodes may differ), at temperature 0 it is ignored
+        :param params: request parameters of this request alone, over the settings' (e.g. ``max_tokens``,
+            ``logprobs``, ``response_format``); part of the cache key
         :return: the reply, with its token usage and latency
         :raises LLMRequestError: when the request fails with a non-retryable error or after all retries
         :raises LLMRequestCancelled: when :meth:`cancel` is called while the request is under way
         """
         if sample_index < 0:
             raise ValueError(f"sample_index must be >= 0, got {sample_index}")
+        params = dict(params or {})
         if self.cache is None:
-            return self._complete_once(messages, sample_index)
+            return self._complete_once(messages, sample_index, params)
         start = time.perf_counter()
         called = False
 
         def call_once() -> ChatResult:
             nonlocal called
             called = True
-            return self._complete_once(messages, sample_index)
+            return self._complete_once(messages, sample_index, params)
 
-        key = request_key(self.model, messages, self.sampling_params, sample_index)
+        key = request_key(self.model, messages, {**self.sampling_params, **params}, sample_index)
         try:
             result, shared = self._flights.run(key, call_once)
         except LLMRequestError:
@@ -156,19 +164,22 @@ class ChatClient:
         self.usage.record_cache_hit()
         return dataclasses.replace(result, latency_s=time.perf_counter() - start, cached=True, retries=0)
 
-    def _complete_once(self, messages: Sequence[Mapping[str, str]], sample_index: int) -> ChatResult:
+    def _complete_once(
+        self, messages: Sequence[Mapping[str, str]], sample_index: int, params: Mapping[str, Any]
+    ) -> ChatResult:
         """
         :meth:`complete` without the sharing of concurrent identical requests.
 
         :param messages: the chat so far
         :param sample_index: which sample of this prompt is wanted
+        :param params: this request's own parameters
         :return: the reply
         """
         epoch = self._cancellation.epoch
         start = time.perf_counter()
         key = None
         if self.cache is not None:
-            key = request_key(self.model, messages, self.sampling_params, sample_index)
+            key = request_key(self.model, messages, {**self.sampling_params, **params}, sample_index)
             hit = self.cache.get(key)
             if hit is not None:
                 self.usage.record_cache_hit()
@@ -180,9 +191,11 @@ class ChatClient:
                     latency_s=time.perf_counter() - start,
                     cached=True,
                     retries=0,
+                    finish_reason=hit.finish_reason,
+                    logprobs=hit.logprobs,
                 )
         try:
-            reply, retries = self._transport.send(messages, epoch)
+            reply, retries = self._transport.send(messages, epoch, params)
         except LLMRequestError:
             self.usage.record_failure()
             raise
@@ -205,7 +218,9 @@ class ChatClient:
                 # Another process may have stored a reply first: its reply is the one a replay gets, so it
                 # is the one this run uses too.
                 text = self.cache.put(
-                    key, CachedReply(text, prompt_tokens, completion_tokens), self.model
+                    key,
+                    CachedReply(text, prompt_tokens, completion_tokens, reply.finish_reason, reply.logprobs),
+                    self.model,
                 ).text
             except sqlite3.Error as error:
                 # The reply is paid for and good; losing its cache entry only costs a re-run.
@@ -217,6 +232,8 @@ class ChatClient:
             latency_s=latency_s,
             cached=False,
             retries=retries,
+            finish_reason=reply.finish_reason,
+            logprobs=reply.logprobs,
         )
 
     def cancel(self) -> None:

@@ -12,12 +12,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from minigrid.core.actions import Actions
 from minigrid.minigrid_env import MiniGridEnv
 
 from sb3_llmae.experts.base import Expert, ExpertEpisode
 from sb3_llmae.experts.llm.cache import ResponseCache
 from sb3_llmae.experts.llm.client import ChatClient
+from sb3_llmae.experts.llm.logprobs import (
+    LOGPROBS_ANSWER_PROMPT,
+    TOP_LOGPROBS,
+    LogprobsUnsupportedError,
+    MalformedLogprobsError,
+    action_distribution,
+    first_token_top_logprobs,
+    valid_action_mass,
+)
 from sb3_llmae.experts.llm.parsing import parse_action, parse_action_list
 from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.prompts import (
@@ -27,7 +37,18 @@ from sb3_llmae.experts.llm.prompts import (
     plan_messages,
     step_messages,
 )
-from sb3_llmae.experts.llm.settings import DEFAULT_LLM_MODE, LLM_MODES, ChatSettings, LLMMode
+from sb3_llmae.experts.llm.settings import (  # noqa: F401  (re-exported: the CLI reads them from settings)
+    DECISIONS,
+    DEFAULT_HISTORY_LENGTH,
+    DEFAULT_LLM_MODE,
+    DEFAULT_MAX_PLANS,
+    HIGH_CUT_RATE,
+    LLM_MODES,
+    ChatSettings,
+    Decision,
+    LLMMode,
+)
+from sb3_llmae.experts.llm.structured import JSON_ANSWER_PROMPT, action_response_format, parse_json_action
 from sb3_llmae.experts.llm.usage import ChatResult
 
 logger = logging.getLogger(__name__)
@@ -97,15 +118,26 @@ class LLMEpisode(ExpertEpisode):
         self.n_invalid_replies = 0
         self.n_fallbacks = 0
         self.n_steps = 0
+        self.n_cut_replies = 0
+        self.n_fallbacks_max_plans = 0
         self.state_before: AgentState | None = None
+        self.last_distribution: np.ndarray | None = None
 
-    def _ask(self, messages: list[dict[str, str]], parse: Any, kind: str, correction: str) -> Any:
+    def _ask(
+        self,
+        messages: list[dict[str, str]],
+        parse: Any,
+        kind: str,
+        correction: str,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         """Ask once, and once more with a correction if the reply holds no valid answer."""
         for attempt in range(2):
             result = self.expert.client.complete(
-                messages, sample_index=self.seed * SAMPLES_PER_EPISODE + self.n_requests
+                messages, sample_index=self.seed * SAMPLES_PER_EPISODE + self.n_requests, params=params
             )
             self.n_requests += 1
+            self.n_cut_replies += result.finish_reason == "length"
             parsed = parse(result.text)
             self._record(kind, messages, result, parsed, attempt)
             if parsed is not None and parsed != []:
@@ -120,7 +152,7 @@ class LLMEpisode(ExpertEpisode):
 
     def _record(
         self, kind: str, messages: list[dict[str, str]], result: ChatResult, parsed: Any, attempt: int
-    ) -> None:
+    ) -> dict[str, Any]:
         entry = {
             "step": self.n_steps,
             "kind": kind,
@@ -133,8 +165,10 @@ class LLMEpisode(ExpertEpisode):
             "prompt_tokens": result.prompt_tokens,
             "completion_tokens": result.completion_tokens,
             "cached": result.cached,
+            "finish_reason": result.finish_reason,
         }
         self.transcript.append(entry)
+        return entry
 
     def _fallback(self) -> int:
         self.n_fallbacks += 1
@@ -152,10 +186,68 @@ class LLMEpisode(ExpertEpisode):
     def _made_progress(self) -> bool:
         return self.state_before is None or AgentState.of(self.env) != self.state_before
 
+    def _ask_logprobs(self, messages: list[dict[str, str]]) -> int | None:
+        """
+        One request for one action token; the most probable action, its distribution kept.
+
+        :raise LogprobsUnsupportedError: when the endpoint sends no log-probabilities
+        """
+        result = self.expert.client.complete(
+            messages,
+            sample_index=self.seed * SAMPLES_PER_EPISODE + self.n_requests,
+            params={"max_tokens": 1, "logprobs": True, "top_logprobs": TOP_LOGPROBS},
+        )
+        # Not counted as cut: one token is the whole answer here.
+        self.n_requests += 1
+        try:
+            top = first_token_top_logprobs(result.logprobs)
+        except LogprobsUnsupportedError:
+            raise LogprobsUnsupportedError(
+                f"{self.expert.client.base_url} (model {self.expert.client.model!r}) returned no "
+                "log-probabilities, so decision='logprobs' cannot work there: drop --decision logprobs "
+                "(the default, text, parses the reply instead) or use a server that returns them "
+                "(OpenAI, llama.cpp, vLLM)."
+            ) from None
+        except MalformedLogprobsError as error:
+            entry = self._record("logprobs", messages, result, None, 0)
+            entry["logprobs_error"] = str(error)
+            self.n_invalid_replies += 1
+            return None
+        distribution = action_distribution(top, len(Actions))
+        action = int(np.argmax(distribution)) if distribution is not None else None
+        entry = self._record("logprobs", messages, result, action, 0)
+        entry["action_mass"] = round(valid_action_mass(top, len(Actions)), 6)
+        if distribution is None:
+            self.n_invalid_replies += 1
+            return None
+        entry["distribution"] = [round(float(p), 6) for p in distribution]
+        self.last_distribution = distribution
+        return action
+
+    def _ask_step(self) -> int | None:
+        messages = self.expert.step_messages(self.env, self.history)
+        decision = self.expert.decision
+        if decision == "logprobs":
+            return self._ask_logprobs(_with_answer_prompt(messages, LOGPROBS_ANSWER_PROMPT))
+        if decision == "json":
+            action: int | None = self._ask(
+                _with_answer_prompt(messages, JSON_ANSWER_PROMPT),
+                _parse_json_reply,
+                "json",
+                self.expert.step_template.correction,
+                params={"response_format": action_response_format()},
+            )
+            return action
+        action = self._ask(messages, parse_action, "step", self.expert.step_template.correction)
+        return action
+
+    def action_distribution(self) -> np.ndarray | None:
+        return self.last_distribution
+
     def act(self) -> int:
+        self.last_distribution = None
         if self.expert.mode == "step":
-            messages = self.expert.step_messages(self.env, self.history)
-            action = self._ask(messages, parse_action, "step", self.expert.step_template.correction)
+            action = self._ask_step()
         else:
             if self.plan and not self._made_progress():
                 logger.debug(
@@ -164,7 +256,9 @@ class LLMEpisode(ExpertEpisode):
                     self.n_steps,
                 )
                 self.plan.clear()
-            if not self.plan and self.n_plans < self.expert.max_plans:
+            if not self.plan and self.n_plans >= self.expert.max_plans:
+                self.n_fallbacks_max_plans += 1
+            elif not self.plan:
                 self.n_plans += 1
                 actions = self._ask(
                     self.expert.plan_messages(self.env),
@@ -189,12 +283,27 @@ class LLMEpisode(ExpertEpisode):
             "plans": self.n_plans,
             "invalid_replies": self.n_invalid_replies,
             "fallbacks": self.n_fallbacks,
+            # plan mode: the fallbacks after the plan budget ran out (the others had no valid reply)
+            "fallbacks_max_plans": self.n_fallbacks_max_plans,
+            "cut_replies": self.n_cut_replies,
             # an episode the fallback played more than the model is no demonstration of the model
             "mostly_fallback": self.n_fallbacks > MOSTLY_FALLBACK_RATE * max(self.n_steps, 1),
             "prompt_tokens": sum(e.get("prompt_tokens", 0) for e in self.transcript),
             "completion_tokens": sum(e.get("completion_tokens", 0) for e in self.transcript),
             "transcript": self.transcript,
         }
+
+
+def _with_answer_prompt(messages: list[dict[str, str]], answer_prompt: str) -> list[dict[str, str]]:
+    """:return: the messages with ``answer_prompt`` ending the last (state) message"""
+    last = messages[-1]
+    return [*messages[:-1], {**last, "content": f"{last['content']}\n{answer_prompt}"}]
+
+
+def _parse_json_reply(reply: str) -> int | None:
+    # A server that ignored the schema may still answer in free text.
+    action = parse_json_action(reply)
+    return action if action is not None else parse_action(reply)
 
 
 class LLMExpert(Expert):
@@ -215,6 +324,10 @@ class LLMExpert(Expert):
     :param plan_template: prompt template of ``plan`` mode
     :param history_length: how many recent actions ``step`` mode recalls in its prompt
     :param max_plans: most plans requested per episode in ``plan`` mode
+    :param decision: how a step-mode reply gives its action: ``"text"`` (free text, parsed; the
+        default), ``"logprobs"`` (one token per step, the most probable action's; its distribution is
+        kept in the demonstrations for soft-target BC; the endpoint must return log-probabilities) or
+        ``"json"`` (a ``response_format`` JSON schema whose ``action`` is one of the action names)
     :param fallback: what to do when a reply holds no action even after a correction:
         ``"random_turn"`` (the reference's choice), ``"forward"``, or ``"raise"``
     :param prices: the provider's token prices, to report the cost of the calls in :meth:`usage`
@@ -232,13 +345,25 @@ class LLMExpert(Expert):
         cache: ResponseCache | str | Path | None = None,
         step_template: PromptTemplate = STEP_TEMPLATE,
         plan_template: PromptTemplate = PLAN_TEMPLATE,
-        history_length: int = 4,
-        max_plans: int = 5,
+        history_length: int = DEFAULT_HISTORY_LENGTH,
+        max_plans: int = DEFAULT_MAX_PLANS,
         fallback: Fallback = "random_turn",
         prices: TokenPrices | None = None,
+        decision: Decision = "text",
     ) -> None:
         if mode not in LLM_MODES:
             raise ValueError(f"Unknown mode {mode!r}: choose one of {', '.join(LLM_MODES)}.")
+        if history_length < 0 or max_plans < 1:
+            raise ValueError(
+                f"history_length must be >= 0 and max_plans >= 1, got {history_length} and {max_plans}."
+            )
+        if decision not in DECISIONS:
+            raise ValueError(f"Unknown decision {decision!r}: choose one of {', '.join(DECISIONS)}.")
+        if decision != "text" and mode != "step":
+            raise ValueError(
+                f"decision={decision!r} chooses one action per request: use it with mode='step' "
+                "(plan mode asks for a whole action list, in text)."
+            )
         if fallback not in FALLBACKS:
             raise ValueError(f"Unknown fallback {fallback!r}: choose one of {', '.join(FALLBACKS)}.")
         if client is None:
@@ -255,6 +380,7 @@ class LLMExpert(Expert):
         self.max_plans = max_plans
         self.fallback = fallback
         self.prices = prices
+        self.decision = decision
 
     def step_messages(self, env: MiniGridEnv, history: list[int]) -> list[dict[str, str]]:
         """
@@ -278,6 +404,7 @@ class LLMExpert(Expert):
         return {
             "kind": "llm",
             "mode": self.mode,
+            "decision": self.decision,
             **self.client.describe(),
             "history_length": self.history_length,
             "max_plans": self.max_plans,

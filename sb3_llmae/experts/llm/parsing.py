@@ -46,6 +46,30 @@ _NEGATION = re.compile(
 _NEGATION_REACH = 3
 _CLAUSE_BOUNDARY = re.compile(r"[.,;:!?\n]|\b(?:so|then|but|and|therefore|thus)\b")
 _ANSWER_MARKER = re.compile(r"\b(?:action|answer)\b\W{0,3}?[:=]\s*(.*)", re.IGNORECASE)
+# An answer marker that starts its line ("Action: 2", "**Action:**", "Final answer: drop") is the
+# answer; one inside a sentence ("the next action: turn left? No, ...") only where no line starts so.
+_LINE_START_PREFIX = re.compile(r"[ \t*_`>#-]*(?:final\s+)?", re.IGNORECASE)
+# Where a model that does not stop by itself goes on with turns it invents: an end-of-turn or
+# start-of-turn token written as text (ChatML, Gemma, Llama 3, Phi, Mistral, sentencepiece), or a
+# new conversation role at the start of a line. Only the reply before the first one is read.
+END_OF_TURN_MARKERS: tuple[str, ...] = (
+    "<|im_end|>",
+    "<|im_start|>",
+    "<end_of_turn>",
+    "<start_of_turn>",
+    "<|eot_id|>",
+    "<|start_header_id|>",
+    "<|end|>",
+    "<|user|>",
+    "<|endoftext|>",
+    "</s>",
+    "[INST]",
+)
+_INVENTED_TURN = re.compile(
+    "|".join(re.escape(marker) for marker in END_OF_TURN_MARKERS)
+    + r"|\n[ \t]*(?:user|assistant|system|human)[ \t]*(?::|\n)",
+    re.IGNORECASE,
+)
 _PLAN_MARKER = re.compile(r"\b(?:actions|plan)\b\W{0,3}?[:=]", re.IGNORECASE)
 _LIST_ITEM_PREFIX = re.compile(r"^\s*(?:\d+\s*[.)]|[-*\u2022])\s+")
 _LIST_SEPARATORS = re.compile(r",|;|->|\u2192|\n")
@@ -154,28 +178,57 @@ def _json_objects(text: str) -> list[tuple[int, dict[str, object]]]:
     return objects
 
 
+def _starts_line(text: str, start: int) -> bool:
+    """
+    :return: whether only markup (and "final") stands between the start of its line and ``start``
+    """
+    line_start = text.rfind("\n", 0, start) + 1
+    return _LINE_START_PREFIX.fullmatch(text, line_start, start) is not None
+
+
+def first_turn(reply: str) -> str:
+    """
+    The part of a reply before the model starts inventing further turns.
+
+    A model served without its chat template (or a base model) does not stop after its answer:
+    it writes an end-of-turn token as text and goes on with made-up user and assistant turns,
+    whose answers are not answers to the question asked.
+
+    :param reply: the reply text
+    :return: the reply up to the first end-of-turn marker (see ``END_OF_TURN_MARKERS``) or new
+        ``user:`` / ``assistant:`` line, the whole reply if there is none
+    """
+    match = _INVENTED_TURN.search(reply)
+    return reply[: match.start()] if match else reply
+
+
 def parse_action(reply: str) -> int | None:
     """
     Read the action an LLM reply chooses.
 
-    The last explicit answer decides: an ``Action: <number or name>`` (or ``Answer:``) line,
-    or a JSON object with an ``"action"`` key. Without one, a reply that is only an action
-    (``"2"``, ``"turn left"``) counts, and then the last action phrase of the text that is not
-    negated ("I can't go forward, so I turn left" gives left).
+    Only the first turn of the reply counts (see ``first_turn``). In it, the first explicit
+    answer decides: an ``Action: <number or name>`` (or ``Answer:``) line, or a JSON object with
+    an ``"action"`` key; a marker that starts its line wins over one inside a sentence. Without
+    one, a reply that is only an action (``"2"``, ``"turn left"``) counts, and then the last
+    action phrase of the text that is not negated ("I can't go forward, so I turn left" gives
+    left).
 
     :param reply: the reply text
     :return: the action, or ``None`` if the reply names no valid one (including an explicit
         answer out of range, or not an action)
     """
-    answers: list[tuple[int, object]] = [
-        (match.start(), match.group(1)) for match in _ANSWER_MARKER.finditer(reply)
+    reply = first_turn(reply)
+    # (inside a sentence, position, value): the first line-start answer sorts first.
+    answers: list[tuple[bool, int, object]] = [
+        (not _starts_line(reply, match.start()), match.start(), match.group(1))
+        for match in _ANSWER_MARKER.finditer(reply)
     ]
     for position, json_object in _json_objects(reply):
         for key, value in json_object.items():
             if isinstance(key, str) and key.lower() == "action":
-                answers.append((position, value))
+                answers.append((False, position, value))
     if answers:
-        return _answer_value_action(max(answers, key=lambda answer: answer[0])[1])
+        return _answer_value_action(min(answers, key=lambda answer: answer[:2])[2])
 
     text = _normalize(reply)
     if _LEADING_NUMBER.fullmatch(text) or text in ACTION_SYNONYMS:
@@ -233,22 +286,27 @@ def parse_action_list(reply: str) -> list[int] | None:
     """
     Read the action list of a plan-mode reply.
 
-    Reads the list after the last ``Actions:`` (or ``Plan:``, or a JSON ``"actions"`` key),
-    which may be a JSON or bracketed list (``[forward, "left", 2]``), comma- or arrow-separated
-    names on that line, or bulleted / numbered lines below it. Without such a marker, reads the
-    last bracketed list, else the first bulleted / numbered list, else a reply that is only a
-    comma-separated list.
+    Only the first turn of the reply counts (see ``first_turn``). Reads the list after the
+    first ``Actions:`` (or ``Plan:``, or a JSON ``"actions"`` key; one that starts its line
+    first), which may be a JSON or bracketed list (``[forward, "left", 2]``), comma- or
+    arrow-separated names on that line, or bulleted / numbered lines below it. Without such a
+    marker, reads the first bracketed list, else the first bulleted / numbered list, else a
+    reply that is only a comma-separated list.
 
     :param reply: the reply text
     :return: the actions in order, or ``None`` if there is no list or one of its items is not a
         valid action
     """
-    markers = list(_PLAN_MARKER.finditer(reply))
+    reply = first_turn(reply)
+    markers = sorted(
+        _PLAN_MARKER.finditer(reply),
+        key=lambda match: (not _starts_line(reply, match.start()), match.start()),
+    )
     if markers:
-        return _parse_list_body(reply[markers[-1].end() :])
+        return _parse_list_body(reply[markers[0].end() :])
     bracketed = re.findall(r"\[([^\[\]]*)\]", reply)
     if bracketed:
-        return _parse_items(_LIST_SEPARATORS.split(bracketed[-1]))
+        return _parse_items(_LIST_SEPARATORS.split(bracketed[0]))
     block = _parse_list_block(reply.splitlines())
     if block is not None:
         return block

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -179,6 +180,25 @@ STEP_TEMPLATE = PromptTemplate(
     correction=CORRECTION_MESSAGE,
 )
 
+# For small contexts (a local server's 512- or 1024-token slot) and small models, which copy
+# few-shot examples word for word: the actions and the answer format only, no examples. About a
+# fifth of the full step prompt.
+COMPACT_STEP_SYSTEM_PROMPT = "\n".join(
+    (
+        "You control an agent in a grid world. Mission and view are below; positions are relative to you.",
+        "Actions: left, right (turn 90 degrees), forward (one cell), pickup, drop, toggle (open the door "
+        "in front of you), done.",
+        "Answer with one line: Action: <action name>",
+    )
+)
+
+COMPACT_STEP_TEMPLATE = PromptTemplate(
+    system=COMPACT_STEP_SYSTEM_PROMPT,
+    few_shot=(),
+    state=STEP_STATE,
+    correction=CORRECTION_MESSAGE,
+)
+
 PLAN_SYSTEM_PROMPT = "\n".join(
     (
         _RULES,
@@ -233,6 +253,20 @@ PLAN_TEMPLATE = PromptTemplate(
     state=PLAN_STATE,
     correction=PLAN_CORRECTION_MESSAGE,
 )
+
+
+# The templates by name, as ``generate --template`` chooses them. "zero-shot" is the full prompt
+# without its examples, which small models otherwise replay verbatim (the example DoorKey plan).
+STEP_TEMPLATES: dict[str, PromptTemplate] = {
+    "full": STEP_TEMPLATE,
+    "zero-shot": dataclasses.replace(STEP_TEMPLATE, few_shot=()),
+    "compact": COMPACT_STEP_TEMPLATE,
+}
+PLAN_TEMPLATES: dict[str, PromptTemplate] = {
+    "full": PLAN_TEMPLATE,
+    "zero-shot": dataclasses.replace(PLAN_TEMPLATE, few_shot=()),
+    "compact": dataclasses.replace(PLAN_TEMPLATE, few_shot=()),
+}
 
 
 def step_messages(

@@ -29,11 +29,17 @@ class ReplyContent:
     :param text: the assistant's message ("" when the server sent none), at most ``MAX_REPLY_CHARS``
     :param prompt_tokens: prompt tokens reported by the server (0 when it reports no usage)
     :param completion_tokens: completion tokens reported by the server (0 when it reports no usage)
+    :param finish_reason: why the reply ended, as the server says (``"stop"``, ``"length"``: cut by
+        ``max_tokens`` or the context); ``None`` when it does not say
+    :param logprobs: the first choice's ``logprobs`` field as sent (read by ``experts.llm.logprobs``),
+        ``None`` when there is none
     """
 
     text: str
     prompt_tokens: int
     completion_tokens: int
+    finish_reason: str | None = None
+    logprobs: Any = None
 
 
 def read_bounded(chunks: Iterable[bytes], max_bytes: int = MAX_REPLY_BYTES) -> bytes:
@@ -108,6 +114,8 @@ def parse_completion_body(body: bytes, content_type: str = "application/json") -
             f"the reply is JSON but not a chat completion (no 'choices'): {_quote(body)}"
         )
     text = ""
+    finish_reason = None
+    logprobs = None
     if choices:
         message = choices[0].get("message") if isinstance(choices[0], dict) else None
         if not isinstance(message, dict):
@@ -118,10 +126,15 @@ def parse_completion_body(body: bytes, content_type: str = "application/json") -
                 f"the reply's message content is a {type(content).__name__}, not text: {_quote(body)}"
             )
         text = content or ""
+        reason = choices[0].get("finish_reason")
+        finish_reason = reason if isinstance(reason, str) else None
+        logprobs = choices[0].get("logprobs")
     usage = completion.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     return ReplyContent(
         text=bound_text(text),
         prompt_tokens=_token_count(usage, "prompt_tokens"),
         completion_tokens=_token_count(usage, "completion_tokens"),
+        finish_reason=finish_reason,
+        logprobs=logprobs,
     )

@@ -12,10 +12,28 @@ from typing import Any, Literal
 # The longest attempt a timeout may allow (a day): beyond it timers overflow and nothing would end.
 MAX_TIMEOUT_S = 86_400.0
 RESERVED_PARAMS = frozenset({"model", "messages", "temperature", "max_tokens", "stream"})
+# Where a reply in the prompts' format is over, sent as `stop` by default: the end-of-turn markers a model
+# served without its chat template writes as text (ChatML, which llama.cpp falls back to), a blank line,
+# and the start of a second reasoning. OpenAI accepts at most 4.
+DEFAULT_STOP_SEQUENCES: tuple[str, ...] = ("<|im_end|>", "<|im_start|>", "\n\n", "\nReasoning:")
+MAX_STOP_SEQUENCES = 4
 
 
 LLMMode = Literal["step", "plan"]
 LLM_MODES: tuple[str, ...] = ("step", "plan")
+# How a step-mode reply gives its action: free text that is parsed, the most probable action token
+# (one completion token, its log-probabilities kept as the teacher's distribution), or a JSON object
+# constrained by a schema.
+Decision = Literal["text", "logprobs", "json"]
+DECISIONS: tuple[str, ...] = ("text", "logprobs", "json")
+# The prompt templates by name (experts.llm.prompts.STEP_TEMPLATES / PLAN_TEMPLATES hold them).
+TEMPLATE_NAMES: tuple[str, ...] = ("full", "zero-shot", "compact")
+# How many recent actions step mode names in its prompt.
+DEFAULT_HISTORY_LENGTH = 4
+# Most plans plan mode requests per episode.
+DEFAULT_MAX_PLANS = 5
+# Replies cut by max_tokens (finish_reason "length") above this share of a run are warned about.
+HIGH_CUT_RATE = 0.2
 DEFAULT_LLM_MODE: LLMMode = "step"
 # Plan mode: one plan per episode when the model's plans work; re-plans add to it.
 DEFAULT_PLANS_PER_EPISODE = 1
@@ -32,6 +50,7 @@ class ChatSettings:
 
     :param temperature: sampling temperature; 0 for (near-)greedy replies that the cache re-uses
     :param max_tokens: most tokens per reply; ``None`` leaves it to the server
+    :param stop: sequences that end a reply (sent as ``stop``; at most 4); ``None`` or ``()`` sends none
     :param timeout: seconds one attempt may take in all (connecting, waiting and reading the whole reply)
         before it is abandoned (and retried)
     :param max_retries: how many times a failed request is retried (429 / 5xx / timeouts)
@@ -46,6 +65,7 @@ class ChatSettings:
 
     temperature: float = 0.0
     max_tokens: int | None = 256
+    stop: tuple[str, ...] | None = DEFAULT_STOP_SEQUENCES
     timeout: float = 60.0
     max_retries: int = 5
     extra_params: Mapping[str, Any] = field(default_factory=dict)
@@ -66,6 +86,14 @@ class ChatSettings:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if self.max_tokens is not None and self.max_tokens <= 0:
             raise ValueError(f"max_tokens must be positive or None, got {self.max_tokens}")
+        if self.stop is not None:
+            stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+            if len(stop) > MAX_STOP_SEQUENCES or not all(isinstance(s, str) and s for s in stop):
+                raise ValueError(
+                    f"stop must be at most {MAX_STOP_SEQUENCES} non-empty strings (OpenAI's limit), "
+                    f"got {self.stop!r}"
+                )
+            object.__setattr__(self, "stop", stop or None)
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
         if self.max_retries < 0:
@@ -82,18 +110,26 @@ class ChatSettings:
     @property
     def sampling_params(self) -> dict[str, Any]:
         """The parameters that shape a reply besides the messages (part of the cache key)."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra_params}
+        # `stop` only when set, so that the cache keys of requests without one stay as they were.
+        stop = {"stop": list(self.stop)} if self.stop else {}
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, **stop, **self.extra_params}
 
-    def request_body(self, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def request_body(
+        self, model: str, messages: list[dict[str, str]], params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """
         :param model: the model name
         :param messages: the chat so far
+        :param params: parameters of this request alone, over the settings' (e.g. ``logprobs``)
         :return: the JSON body of a ``/chat/completions`` request with these settings
         """
         body: dict[str, Any] = {"model": model, "messages": messages, "temperature": self.temperature}
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
+        if self.stop:
+            body["stop"] = list(self.stop)
         body.update(self.extra_params)
+        body.update(params or {})
         return body
 
 

@@ -12,11 +12,13 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 import openai
 
 from sb3_llmae.experts.llm.cancellation import Cancellation
+from sb3_llmae.experts.llm.context_length import context_overflow
 from sb3_llmae.experts.llm.endpoint import Endpoint
 from sb3_llmae.experts.llm.errors import AttemptTimedOut, LLMRequestError, ReplyBroken
 from sb3_llmae.experts.llm.rate_limit import RateLimiter
@@ -82,18 +84,21 @@ class ChatTransport:
         base_url = self.openai_client.base_url
         self._url = base_url.copy_with(raw_path=base_url.raw_path + b"chat/completions")
 
-    def send(self, messages: Sequence[Mapping[str, str]], epoch: int) -> tuple[ReplyContent, int]:
+    def send(
+        self, messages: Sequence[Mapping[str, str]], epoch: int, params: Mapping[str, Any] | None = None
+    ) -> tuple[ReplyContent, int]:
         """
         Send the request until it succeeds, fails for good or runs out of retries.
 
         :param messages: the chat so far
         :param epoch: the cancellation epoch the request started in
+        :param params: parameters of this request alone, over the settings'
         :return: the reply and how many retries it took
         :raises LLMRequestError: on a non-retryable failure, a reply that is no chat completion, or after
             all retries
         :raises LLMRequestCancelled: when cancelled meanwhile
         """
-        body = self.settings.request_body(self.model, [dict(message) for message in messages])
+        body = self.settings.request_body(self.model, [dict(message) for message in messages], params)
         attempt = 0
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
         # The limiter's estimate, counted once: the body is the same on every attempt.
@@ -111,6 +116,21 @@ class ChatTransport:
                     attempts=attempt + 1,
                 ) from None
             except (openai.APIStatusError, openai.APIConnectionError, AttemptTimedOut, ReplyBroken) as error:
+                overflow_status = error.status_code if isinstance(error, openai.APIStatusError) else None
+                overflow = (
+                    context_overflow(str(error.message))  # type: ignore[union-attr]
+                    if overflow_status in (400, 413)
+                    else None
+                )
+                if overflow is not None:
+                    # The same prompt overflows every time: no retry, and no advice about the model name.
+                    raise LLMRequestError(
+                        f"LLM request to {self.endpoint.base_url} (model {self.model!r}): "
+                        f"{overflow.message()}.",
+                        base_url=self.endpoint.base_url,
+                        status_code=overflow_status,
+                        attempts=attempt + 1,
+                    ) from None
                 failure = classify_failure(error, self.settings.timeout, self.endpoint.secrets)
             if not failure.retryable or attempt == self.settings.max_retries:
                 raise LLMRequestError(

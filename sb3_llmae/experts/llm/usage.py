@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class ChatResult:
     :param latency_s: wall time of the request in seconds, retries and waits included
     :param cached: whether the reply came from the response cache rather than the server
     :param retries: how many times the request was retried
+    :param finish_reason: why the reply ended (``"stop"``; ``"length"``: cut by ``max_tokens`` or the
+        server's context), ``None`` when the server does not say
+    :param logprobs: the reply's log-probabilities as the server sent them, ``None`` when there are none
     """
 
     text: str
@@ -25,6 +29,8 @@ class ChatResult:
     latency_s: float
     cached: bool
     retries: int
+    finish_reason: str | None = None
+    logprobs: Any = None
 
 
 @dataclass(eq=False)
