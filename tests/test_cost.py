@@ -94,7 +94,7 @@ def test_dry_run_needs_no_endpoint(tmp_path, capsys, monkeypatch):
     ("extra", "message"),
     [
         (["--price-in", "1"], "--price-out"),
-        (["--price-in", "-1", "--price-out", "1"], "prices must be >= 0"),
+        (["--price-in", "-1", "--price-out", "1"], "--price-in must be a finite number >= 0"),
     ],
 )
 def test_bad_prices_are_clear(tmp_path, capsys, extra, message):

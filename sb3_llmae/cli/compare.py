@@ -12,7 +12,6 @@ from typing import Any
 import filelock
 
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
-from sb3_llmae.experiments.budget import training_budget
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
 from sb3_llmae.experiments.specs import BACKENDS, CompareSettings
 from sb3_llmae.run_layout import ERROR_FILE
@@ -96,6 +95,7 @@ def locked_output(out: str) -> filelock.BaseFileLock:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every (method, seed) run not finished before, print a summary; non-zero exit if any failed."""
+    from sb3_llmae.experiments.budget import training_budget
     from sb3_llmae.experiments.runner import compare, plan_runs, require_ray
 
     if args.backend == "ray":
