@@ -18,7 +18,13 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
 from sb3_llmae.envs import env_id_of
 from sb3_llmae.training.bc import BCReport, actor_critic_policy, pretrain_bc
-from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, split_bc_settings
+from sb3_llmae.training.config import (
+    BC_EVALUATION,
+    CRITIC_WARMUP_STEPS,
+    BCConfig,
+    EvalConfig,
+    split_bc_settings,
+)
 from sb3_llmae.training.critic import reinitialise_critic, warm_up_critic
 from sb3_llmae.training.kl_ppo import KL_PPO_OPTIONS, KLPPO
 from sb3_llmae.training.ppo import InitMode, check_init, make_ppo
@@ -62,7 +68,7 @@ def clone_prior(
         model,
         demonstrations,
         config,
-        evaluation=dataclasses.replace(evaluation or EvalConfig(), **eval_fields),
+        evaluation=dataclasses.replace(evaluation or BC_EVALUATION, **eval_fields),
         sb3_logger=sb3_logger,
         allow_env_mismatch=allow_env_mismatch,
         progress_bar=bool(progress_bar),
@@ -172,7 +178,7 @@ def llm_init_ppo(
         demos,
         init=init,
         bc_kwargs=bc_kwargs,
-        evaluation=EvalConfig(max_episode_steps=ppo_kwargs.get("max_episode_steps")),
+        evaluation=dataclasses.replace(BC_EVALUATION, max_episode_steps=ppo_kwargs.get("max_episode_steps")),
         seed=seed,
         sb3_logger=model.logger if model.tensorboard_log is not None else None,
         allow_env_mismatch=True,  # checked above
