@@ -396,16 +396,20 @@ class _BCRun:
 
     def note_if_best(self, checkpoint: BCCheckpoint) -> bool:
         """
+        Keep the current weights aside when their greedy success rate is the best so far (the latest of
+        equals).
+
         :param checkpoint: the checkpoint just measured, of the current weights
-        :return: whether its greedy success rate beats every earlier one (its weights are then kept aside)
+        :return: whether its greedy success rate beats every earlier one (a tie is no progress)
         """
         if checkpoint.success_rate is None:
             return False
-        if self.best is not None and checkpoint.success_rate <= (self.best.success_rate or 0.0):
+        best_rate = None if self.best is None else self.best.success_rate
+        if best_rate is not None and checkpoint.success_rate < best_rate:
             return False
         self.best = checkpoint
         self.best_weights = copy.deepcopy(self.policy.state_dict()) if self.config.keep_best else None
-        return True
+        return best_rate is None or checkpoint.success_rate > best_rate
 
     def keep_best(self) -> tuple[BCCheckpoint, BCCheckpoint | None]:
         """
@@ -420,6 +424,7 @@ class _BCRun:
             best is None
             or self.best_weights is None
             or best is last
+            # the threshold reached (or a refined crossing), which no earlier evaluation did
             or (last.success_rate is not None and last.success_rate >= (best.success_rate or 0.0))
         ):
             return last, None

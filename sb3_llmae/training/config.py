@@ -67,7 +67,7 @@ class BCConfig:
     :param patience: stop after this many evaluations in a row without a new best greedy success
         rate (``None``: train to ``epochs`` or the threshold)
     :param keep_best: end with the weights of the evaluation with the best greedy success rate (the
-        earliest of equals) rather than the last ones
+        latest of equals) rather than the last ones
     :param max_entropy: largest mean entropy (nats) of the cloned action distribution on the
         demonstrations' states: above it, the action head's logits are scaled up (a temperature
         below 1) until the mean entropy equals it; the greedy action does not change (``None``: no cap)

@@ -3,11 +3,15 @@ which action is greedy."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch as th
 from gymnasium import spaces
 
 from sb3_llmae.training.critic import ActorCritic
+
+logger = logging.getLogger(__name__)
 
 # Observations per forward pass when measuring the entropy on many states.
 ENTROPY_BATCH_SIZE = 4096
@@ -64,7 +68,8 @@ def cap_action_entropy(policy: ActorCritic, observations: np.ndarray, max_entrop
     :param policy: an actor-critic policy with a discrete action space, changed in place
     :param observations: states, in the policy's observation layout (e.g. the demonstrations')
     :param max_entropy: the cap, in nats
-    :return: the logit scale applied (1.0: none)
+    :return: the logit scale applied (1.0: none; ``MAX_LOGIT_SCALE``, with a warning, where even it
+        leaves the entropy above the cap)
     :raises ValueError: for a non-discrete action space or an empty set of states
     """
     if not isinstance(policy.action_space, spaces.Discrete):
@@ -78,6 +83,13 @@ def cap_action_entropy(policy: ActorCritic, observations: np.ndarray, max_entrop
         return 1.0
     low, high = 1.0, MAX_LOGIT_SCALE
     if mean_action_entropy(policy, observations, high) > max_entropy:
+        logger.warning(
+            "The action entropy cannot be brought down to %.2f nats by scaling the logits up to %gx "
+            "(nearly equal logits: was the policy trained?); scaled by %g.",
+            max_entropy,
+            high,
+            high,
+        )
         low = high
     else:
         # Entropy falls monotonically as the logits are scaled up.
