@@ -2,7 +2,7 @@
 LLM-initialised PPO, the play loop and evaluation, and their typed settings."""
 
 from sb3_llmae.training.bc import BCReport, pretrain_bc
-from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, KLConfig
+from sb3_llmae.training.config import BC_EVALUATION, CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, KLConfig
 from sb3_llmae.training.critic import warm_up_critic
 from sb3_llmae.training.evaluation import EvaluationResult, PlayedEpisode, evaluate_success, play_episodes
 from sb3_llmae.training.kl_ppo import KLPPO
@@ -18,6 +18,7 @@ from sb3_llmae.training.ppo import (
 )
 
 __all__ = [
+    "BC_EVALUATION",
     "CRITIC_WARMUP_STEPS",
     "INIT_MODES",
     "KLPPO",
