@@ -50,8 +50,8 @@ class BCConfig:
     How demonstrations are behaviour-cloned into a policy (imitation's ``BC``).
 
     The defaults fit the demonstrations until the greedy policy (``predict(deterministic=True)``)
-    plays held-out seeds well, keep the best evaluation's weights, then cap the entropy of the
-    cloned action distribution; ``docs/measurements.md`` holds the measurements behind each value.
+    plays held-out seeds well and keep the best evaluation's weights; ``docs/measurements.md`` holds
+    the measurements behind each value (an entropy cap, ``max_entropy``, is there as an option).
 
     :param epochs: largest number of passes over the demonstrations
     :param batch_size: transitions per gradient step
@@ -84,7 +84,7 @@ class BCConfig:
     seed: int = 0
     patience: int | None = 4
     keep_best: bool = True
-    max_entropy: float | None = 0.6
+    max_entropy: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "refine_chunks"):

@@ -113,7 +113,7 @@ def llm_init_ppo(
     (2) :func:`~sb3_llmae.training.bc.pretrain_bc` on the model's own policy, with ``bc_kwargs``
     (by default :class:`~sb3_llmae.training.config.BCConfig`'s, chosen from the measurements in
     ``docs/measurements.md``: until the greedy policy plays held-out seeds, the best evaluation's weights
-    kept, the action entropy capped at 0.6 nats); (3) with ``init="actor"``, the critic's weights
+    kept); (3) with ``init="actor"``, the critic's weights
     are drawn afresh; (4) :func:`~sb3_llmae.training.critic.warm_up_critic`: ``critic_warmup_steps``
     env steps of the BC policy fit the value function while the actor stays fixed. These steps are
     training steps of the model: ``model.num_timesteps`` starts at them. Continue training as for any
