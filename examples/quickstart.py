@@ -15,6 +15,7 @@ otherwise the planner plays, announced here and recorded in the demonstrations' 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import time
@@ -26,7 +27,7 @@ import torch as th
 from sb3_llmae import Expert, generate_demonstrations
 from sb3_llmae.experiments import CompareSettings, compare, plan_runs, resolve_methods, write_report
 from sb3_llmae.experts import LLMExpert, PlannerExpert
-from sb3_llmae.training.config import EvalConfig
+from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig
 
 
 def choose_expert(args: argparse.Namespace, out: Path) -> tuple[Expert, str]:
@@ -52,6 +53,13 @@ def main() -> None:
     parser.add_argument("--env", default="MiniGrid-DoorKey-5x5-v0")
     parser.add_argument("--episodes", type=int, default=20, help="expert episodes")
     parser.add_argument("--steps", type=int, default=10_000, help="PPO env steps per run, warm-up included")
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=None,
+        help=f"llmae's critic warm-up (actor frozen; default {CRITIC_WARMUP_STEPS}), part of --steps: keep "
+        "it well below",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--eval-freq", type=int, default=2_500, help="env steps between evaluations")
     parser.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
@@ -84,7 +92,10 @@ def main() -> None:
         demos=str(out / "demonstrations"),
         evaluation=EvalConfig(freq=args.eval_freq, n_episodes=args.eval_episodes),
     )
-    runs = plan_runs(resolve_methods(["llmae", "scratch"]), args.seeds, settings, out / "runs")
+    llmae, scratch = resolve_methods(["llmae", "scratch"])
+    if args.warmup_steps is not None:
+        llmae = dataclasses.replace(llmae, critic_warmup_steps=args.warmup_steps)
+    runs = plan_runs([llmae, scratch], args.seeds, settings, out / "runs")
     print(
         f"[2/3] compare: llmae vs scratch, seeds {args.seeds}, {args.steps} env steps each -> {out / 'runs'}"
     )

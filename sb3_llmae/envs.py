@@ -16,9 +16,12 @@ from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from sb3_llmae.masks import MinigridActionMasker
+from sb3_llmae.missions import MinigridMissionWrapper
 
-ObsMode = Literal["image", "flat"]
-OBS_MODES: tuple[str, ...] = ("image", "flat")
+ObsMode = Literal["image", "flat", "mission"]
+OBS_MODES: tuple[str, ...] = ("image", "flat", "mission")
+# The suffix of each mode's sb3_llmae/<id> registration (register_envs).
+OBS_MODE_SUFFIXES: dict[str, str] = {"image": "", "flat": "-flat", "mission": "-mission"}
 REGISTERED_PREFIX = "sb3_llmae/"
 
 # Largest index a MiniGrid cell channel can hold (object type, color, door state).
@@ -133,7 +136,7 @@ def minigrid_id(env_id: str) -> str:
     """
     if env_id.startswith(REGISTERED_PREFIX):
         name, version = env_id.rsplit("-v", 1)
-        env_id = f"{name.removesuffix('-flat')}-v{version}"
+        env_id = f"{name.removesuffix('-flat').removesuffix('-mission')}-v{version}"
     return check_env_id(env_id)
 
 
@@ -202,14 +205,18 @@ def wrap_observation(env: gym.Env, obs_mode: ObsMode) -> gym.Env:
     Put :class:`MinigridInfoWrapper` and the observation wrapper of ``obs_mode`` on a MiniGrid env.
 
     :param env: a MiniGrid env with dict observations
-    :param obs_mode: ``"image"`` (egocentric grid, :class:`MinigridImageWrapper`) or
-        ``"flat"`` (``minigrid.wrappers.FlatObsWrapper``: grid and mission, one vector)
+    :param obs_mode: ``"image"`` (egocentric grid, :class:`MinigridImageWrapper`),
+        ``"flat"`` (``minigrid.wrappers.FlatObsWrapper``: grid and mission characters, one vector) or
+        ``"mission"`` (grid and mission words, :class:`~sb3_llmae.missions.MinigridMissionWrapper`, for
+        BabyAI levels, whose mission changes every episode)
     :return: the wrapped env
     """
     check_obs_mode(obs_mode)
     env = MinigridInfoWrapper(env)
     if obs_mode == "image":
         return MinigridImageWrapper(env)
+    if obs_mode == "mission":
+        return MinigridMissionWrapper(env, MAX_CELL_INDEX)
     return FlatObsWrapper(env)
 
 
@@ -226,7 +233,7 @@ def make_env(
     Make one MiniGrid / BabyAI env in the observation layout of an SB3 policy.
 
     :param env_id: a registered MiniGrid or BabyAI id, e.g. ``"MiniGrid-DoorKey-8x8-v0"``
-    :param obs_mode: ``"image"`` (default) or ``"flat"``
+    :param obs_mode: ``"image"`` (default), ``"flat"`` or ``"mission"`` (see :func:`wrap_observation`)
     :param seed: seed of the first ``reset()`` (later resets continue the env's RNG)
     :param max_episode_steps: episode step limit; ``None`` keeps the env's own
     :param render_mode: passed to ``gym.make``
@@ -265,7 +272,7 @@ def make_vec_env(
 
     :param env_id: a registered MiniGrid or BabyAI id
     :param n_envs: number of envs
-    :param obs_mode: ``"image"`` (default) or ``"flat"``
+    :param obs_mode: ``"image"`` (default), ``"flat"`` or ``"mission"`` (see :func:`wrap_observation`)
     :param seed: seed of env 0; env ``i`` gets ``seed + i``
     :param max_episode_steps: episode step limit; ``None`` keeps the env's own
     :param vec_env_cls: ``DummyVecEnv`` (default) or ``SubprocVecEnv``
@@ -336,13 +343,13 @@ def _make_registered(env_id: str, obs_mode: ObsMode, **kwargs: Any) -> gym.Env:
 
 def register_envs() -> None:
     """
-    Register ``sb3_llmae/<MiniGrid id>`` (image observations) and
-    ``sb3_llmae/<MiniGrid id>-flat`` for every MiniGrid / BabyAI id, so that
+    Register ``sb3_llmae/<MiniGrid id>`` (image observations), ``sb3_llmae/<MiniGrid id>-flat`` and
+    ``sb3_llmae/<MiniGrid id>-mission`` for every MiniGrid / BabyAI id, so that
     ``python -m rl_zoo3.train --gym-packages sb3_llmae --env sb3_llmae/MiniGrid-DoorKey-8x8-v0``
     needs no ``env_wrapper``. Idempotent.
     """
     for env_id in minigrid_env_ids():
-        for suffix, obs_mode in (("", "image"), ("-flat", "flat")):
+        for obs_mode, suffix in OBS_MODE_SUFFIXES.items():
             name, version = env_id.rsplit("-v", 1)
             registered_id = f"{REGISTERED_PREFIX}{name}{suffix}-v{version}"
             if registered_id in gym.registry:

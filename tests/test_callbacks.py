@@ -228,6 +228,20 @@ def test_llm_init_callback_clones_then_warms_the_critic_up(tmp_path, warmup_step
     assert model.num_timesteps == 128
 
 
+def test_llm_init_callback_warns_when_the_warmup_takes_half_the_budget(recwarn):
+    # 2 envs x 32 steps: rollouts of 64 env steps; the warm-up is 64 of them
+    demos = empty_5x5_demos(2)
+    init = LLMInitCallback(demos, bc_kwargs={**FAST_BC_KWARGS, "epochs": 1}, critic_warmup_steps=64)
+    with pytest.warns(
+        UserWarning, match=r"critic warm-up takes 64 of this learn\(\)'s 128 env steps.*rl-zoo3's -n"
+    ):
+        tiny_ppo(env_id="MiniGrid-Empty-5x5-v0").learn(128, callback=init)
+    recwarn.clear()
+    init = LLMInitCallback(demos, bc_kwargs={**FAST_BC_KWARGS, "epochs": 1}, critic_warmup_steps=64)
+    tiny_ppo(env_id="MiniGrid-Empty-5x5-v0").learn(256, callback=init)
+    assert not [warning for warning in recwarn if "critic warm-up takes" in str(warning.message)]
+
+
 def test_llm_init_callback_refuses_full_init_on_two_extractors():
     model = tiny_ppo(env_id="MiniGrid-Empty-5x5-v0")
     with pytest.raises(ValueError, match="default_policy_kwargs"):

@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch as th
+import yaml
+from stable_baselines3 import PPO
 
 from sb3_llmae.cli import build_parser, main
 from sb3_llmae.demonstrations import save_demonstrations
-from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, train_run
+from sb3_llmae.experiments import CompareSettings, MethodSpec, compare, plan_runs, runner, train_run
 from sb3_llmae.experiments.methods import BC_KWARGS, load_method_specs, resolve_methods
 from sb3_llmae.experiments.models import source_model_path
 from sb3_llmae.experiments.run_folder import is_finished, latest_checkpoint
+from sb3_llmae.experiments.runner import (
+    plan_warnings,
+    probe_storage,
+    shared_storage_error,
+    storage_problems,
+    write_probe,
+)
 from sb3_llmae.experiments.specs import RunSpec
 from sb3_llmae.training.config import BCConfig, EvalConfig
-from sb3_llmae.training.ppo import make_ppo
+from sb3_llmae.training.ppo import REFERENCE_PPO_KWARGS, make_ppo
 from sb3_llmae.training.transfer import transfer_ppo
+from sb3_llmae.zoo import hyperparams_path
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, SMALL_PPO_KWARGS, empty_5x5_demos
 
 # 2 envs x 32 steps: 64 env steps per rollout; 4 rollouts per run.
@@ -61,7 +75,9 @@ def test_a_crashing_run_is_reported_and_the_others_finish(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     methods_file = tmp_path / "methods.yml"
-    methods_file.write_text(f"broken:\n  init: actor\n  demos: {tmp_path / 'no-such-demos'}\n")
+    methods_file.write_text(
+        f"broken:\n  init: actor\n  critic_warmup_steps: 64\n  demos: {tmp_path / 'no-such-demos'}\n"
+    )
     out = tmp_path / "runs"
     arguments = f"compare --env {ENV_ID} --methods broken scratch --methods-file {methods_file} --seeds 0 "
     arguments += (
@@ -236,3 +252,191 @@ def test_the_compare_flags_default_to_the_settings_objects(capsys: pytest.Captur
     for flag, default in (("--eval-freq", defaults.freq), ("--eval-seed", defaults.seed), ("--workers", 1)):
         assert f"{flag} {flag[2:].upper().replace('-', '_')}" in printed
         assert f"(default: {default})" in printed
+
+
+def test_a_budget_the_warmup_takes_whole_is_refused_before_work(
+    tmp_path: Path, demos_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = CompareSettings(ENV_ID, steps=2048, demos=str(demos_dir))
+    with pytest.raises(
+        ValueError, match=r"--steps 2,048 leaves 'llmae' no PPO update.*critic warm-up takes 2,048"
+    ):
+        plan_runs(resolve_methods(["llmae", "scratch"]), [0, 1, 2], settings, tmp_path / "runs")
+    out = tmp_path / "cli"
+    status = main(
+        [
+            "compare",
+            "--env",
+            ENV_ID,
+            "--steps",
+            "2048",
+            "--demos",
+            str(demos_dir),
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    error = capsys.readouterr().err
+    assert status == 2 and "no PPO update" in error and "--steps well above 2,048" in error
+    assert "critic_warmup_steps" in error  # the other fix
+    assert not out.exists()  # refused before any work
+    # a method without a warm-up has no such limit
+    assert plan_runs([SCRATCH], [0], settings, tmp_path / "runs")
+
+
+def test_few_seeds_and_a_dominant_warmup_are_warned_before_work(
+    tmp_path: Path, demos_dir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = CompareSettings(ENV_ID, steps=4096, demos=str(demos_dir))
+    runs = plan_runs(resolve_methods(["llmae", "scratch"]), [0, 1], settings, tmp_path)
+    warnings = plan_warnings(runs)
+    assert any("2 seeds per method" in line and "CIs collapse" in line for line in warnings)
+    assert any(
+        "'llmae' spends 2,048 of its 4,096 env steps in the critic warm-up" in line for line in warnings
+    )
+    assert not any("scratch" in line for line in warnings)
+    enough = plan_runs(
+        resolve_methods(["llmae", "scratch"]), [0, 1, 2], replace(settings, steps=50_000), tmp_path
+    )
+    assert plan_warnings(enough) == []
+    # compare() logs them before it trains anything
+    trained = []
+    monkeypatch.setattr(runner, "_compare_local", lambda runs, *_: trained.append(caplog.text) or [])
+    with caplog.at_level(logging.WARNING):
+        compare(runs, progress_bar=False)
+    assert "2 seeds per method" in trained[0] and "spends 2,048 of its 4,096" in trained[0]
+
+
+def test_scratch_tuned_trains_with_ppo_yml_settings_and_methods_set_their_own(tmp_path: Path) -> None:
+    zoo = yaml.safe_load(hyperparams_path("ppo").read_text())["default"]
+    tuned = RunSpec(resolve_methods(["scratch-tuned"])[0], 0, SETTINGS, tmp_path / "a", tmp_path / "_sources")
+    assert tuned.n_envs == zoo["n_envs"] == 16
+    # ppo.yml's settings go over the comparison's (--ppo-kwargs); the rl-zoo3-only keys stay out
+    assert tuned.ppo_kwargs["learning_rate"] == zoo["learning_rate"] == 1e-3
+    assert tuned.ppo_kwargs["batch_size"] == zoo["batch_size"]
+    assert not {"n_envs", "n_timesteps", "policy", "env_wrapper", "callback"} & set(tuned.ppo_kwargs)
+    assert tuned.config()["training"]["n_envs"] == 16
+    scratch = RunSpec(SCRATCH, 0, SETTINGS, tmp_path / "b", tmp_path / "_sources")
+    assert scratch.n_envs == 2 and scratch.ppo_kwargs == SMALL_PPO_KWARGS
+    assert scratch.config()["training"]["ppo_kwargs"] == {**REFERENCE_PPO_KWARGS, **SMALL_PPO_KWARGS}
+    assert "n_envs" not in SCRATCH.to_dict() and "hyperparams" not in SCRATCH.to_dict()  # old folders match
+
+    methods_file = tmp_path / "methods.yml"
+    methods_file.write_text(
+        "tuned-small: {hyperparams: ppo, n_envs: 3, ppo_kwargs: {n_steps: 32, batch_size: 48}}\n"
+    )
+    method = load_method_specs(methods_file)["tuned-small"]
+    assert MethodSpec.from_dict(method.to_dict()) == method
+    spec = plan_runs([method], [0], SETTINGS, tmp_path / "runs")[0]
+    assert train_run(spec).status == "finished"
+    model = PPO.load(spec.run_dir / "model.zip")
+    assert (model.n_envs, model.n_steps, model.batch_size) == (3, 32, 48)
+    assert model.learning_rate == 1e-3  # from ppo.yml
+    training = json.loads((spec.run_dir / "config.json").read_text())["training"]
+    assert training["n_envs"] == 3 and training["ppo_kwargs"]["learning_rate"] == 1e-3
+    with pytest.raises(ValueError, match="No hyperparameter file 'nope'"):
+        MethodSpec("x", hyperparams="nope")
+    with pytest.raises(ValueError, match="n_envs must be positive"):
+        MethodSpec("x", n_envs=0)
+
+
+def test_raising_steps_on_a_finished_folder_names_the_setting_and_leaves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = plan_runs([SCRATCH], [0], SETTINGS, tmp_path)
+    assert [outcome.status for outcome in compare(runs, progress_bar=False)] == ["finished"]
+    run_dir = runs[0].run_dir
+    before = {path: path.stat().st_mtime_ns for path in run_dir.rglob("*")}
+    longer = plan_runs([SCRATCH], [0], replace(SETTINGS, steps=320), tmp_path)
+    with pytest.raises(ValueError, match=r"settings\.steps: 256 -> 320") as error:
+        compare(longer, progress_bar=False)
+    assert "Use another --out" in str(error.value) and "Nothing was changed" in str(error.value)
+    # the run itself, asked directly, fails without writing into the other run's folder
+    outcome = train_run(longer[0])
+    assert outcome.status == "failed" and "settings.steps: 256 -> 320" in str(outcome.error)
+    assert {path: path.stat().st_mtime_ns for path in run_dir.rglob("*")} == before
+    assert not (run_dir / "error.txt").exists()
+
+    arguments = f"compare --env {ENV_ID} --methods scratch --seeds 0 --steps 320 --n-envs 2 --eval-freq 128 "
+    arguments += f"--eval-episodes 2 --out {tmp_path} --no-progress"
+    assert main([*arguments.split(), "--ppo-kwargs", json.dumps(SMALL_PPO_KWARGS)]) == 2
+    assert "settings.steps: 256 -> 320" in capsys.readouterr().err
+    assert not (run_dir / "error.txt").exists()
+
+
+def test_demos_is_no_part_of_a_scratch_run(tmp_path: Path, demos_dir: Path) -> None:
+    with_demos = replace(SETTINGS, demos=str(demos_dir))
+    spec = plan_runs([SCRATCH], [0], with_demos, tmp_path)[0]
+    spec.run_dir.mkdir(parents=True)
+    # as an earlier version wrote it: --demos among the shared settings
+    config = json.loads(json.dumps(spec.config()))
+    config["settings"]["demos"] = str(demos_dir)
+    (spec.run_dir / "config.json").write_text(json.dumps(config))
+    (spec.run_dir / "result.json").write_text(json.dumps({"env_steps": 256}))
+    for other in (SETTINGS, replace(SETTINGS, demos=str(tmp_path / "other-demos"))):
+        assert is_finished(plan_runs([SCRATCH], [0], other, tmp_path)[0])
+    assert "demos" not in spec.config()["settings"]
+    # a method that clones them keeps them in its identity (resolved: the run's own "demos")
+    llmae = plan_runs([LLMAE], [0], with_demos, tmp_path)[0]
+    assert llmae.config()["demos"] == str(demos_dir.resolve())
+
+
+def test_paths_are_resolved_on_the_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    method = MethodSpec("llmae-own", init="actor", demos="demos/own", critic_warmup_steps=64)
+    runs = plan_runs([method, SCRATCH], [0], replace(SETTINGS, demos="demos/shared"), "runs/x")
+    assert all(spec.run_dir.is_absolute() and spec.sources_dir.is_absolute() for spec in runs)
+    assert runs[0].run_dir == tmp_path / "runs" / "x" / "llmae-own" / "seed0"
+    assert runs[0].demos == str(tmp_path / "demos" / "own")
+    assert runs[1].settings.demos == str(tmp_path / "demos" / "shared")
+
+
+def test_the_shared_storage_probe_tells_which_node_cannot_share_the_folder(tmp_path: Path) -> None:
+    shared = tmp_path / "runs"
+    token = write_probe(shared)
+    answer = probe_storage(str(shared), token, "node-a")
+    assert "error" not in answer and Path(answer["reply"]).is_file()
+    assert answer["host"] == socket.gethostname() and answer["cwd"]
+    assert storage_problems([answer]) == []
+    # a node without the shared folder: the path does not exist there, and the probe creates nothing
+    elsewhere = probe_storage(str(tmp_path / "not-mounted" / "runs"), token, "node-b")
+    assert "FileNotFoundError" in elsewhere["error"] and not (tmp_path / "not-mounted").exists()
+    # a node whose reply the driver cannot see
+    unseen = {**answer, "node": "node-c", "reply": str(tmp_path / "elsewhere" / "reply")}
+    problems = storage_problems([answer, elsewhere, unseen])
+    assert len(problems) == 2
+    assert "node node-b" in problems[0] and "cannot read the driver's probe" in problems[0]
+    assert "node node-c" in problems[1] and "the driver cannot see" in problems[1]
+    error = shared_storage_error(shared, problems)
+    assert "storage every node mounts at the same path" in str(error) and str(shared) in str(error)
+
+
+def test_ray_backend_without_ray_is_one_line_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as without Ray
+    out = tmp_path / "runs"
+    status = main(
+        [
+            "compare",
+            "--env",
+            ENV_ID,
+            "--methods",
+            "scratch",
+            "--steps",
+            "256",
+            "--out",
+            str(out),
+            "--backend",
+            "ray",
+        ]
+    )
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.strip().splitlines() == [
+        "error: --backend ray needs Ray, an optional extra: pip install 'sb3-llmae[ray]'"
+    ]
+    assert not out.exists()
+    with pytest.raises(ImportError, match=r"sb3-llmae\[ray\]"):
+        compare(plan_runs([SCRATCH], [0], SETTINGS, out), backend="ray", progress_bar=False)

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.timeout(900)
 
 def test_quickstart_compares_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    options = f"--out {out} --episodes 4 --steps 1024 --eval-freq 512 --eval-episodes 2 --seeds 0 --reps 200"
+    options = f"--out {out} --episodes 4 --steps 1024 --warmup-steps 256 --eval-freq 512 --eval-episodes 2 "
+    options += "--seeds 0 --reps 200"
     printed = run([sys.executable, "examples/quickstart.py", *options.split()])
     assert "PLANNER expert plays instead of an LLM" in printed
     report = out / "report" / "report.md"

@@ -255,3 +255,53 @@ def test_methods_of_one_folder_name_in_two_places_are_told_apart(tmp_path: Path)
     runs = discover_runs(tmp_path)
     assert sorted(runs) == ["llmae/ppo", "scratch/ppo"]
     assert runs["llmae/ppo"][0].scores["success"][0] == 1.0
+
+
+def test_report_flags_too_few_runs_and_collapsed_cis_and_lists_each_methods_settings(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    training = {
+        "llmae": {
+            "algo": "ppo",
+            "n_envs": 4,
+            "ppo_kwargs": {"learning_rate": 1e-4, "n_steps": 128},
+            "critic_warmup_steps": 2048,
+        },
+        "scratch-tuned": {
+            "algo": "ppo",
+            "n_envs": 16,
+            "ppo_kwargs": {"learning_rate": 1e-3, "n_steps": 128},
+            "critic_warmup_steps": 0,
+        },
+    }
+    for method, rate in (("llmae", 1.0), ("scratch-tuned", 0.0)):
+        for seed in (0, 1):
+            run_dir = root / method / f"seed{seed}"
+            run_dir.mkdir(parents=True)
+            config = {
+                "seed": seed,
+                "method": {"name": method, "init": "actor" if method == "llmae" else "scratch"},
+            }
+            (run_dir / "config.json").write_text(json.dumps({**config, "training": training[method]}))
+            for step in STEPS:
+                write_eval(run_dir, step, successes(rate), greedy=successes(rate))
+    text = write_report(root, reps=200).report_path.read_text()
+    caveats = text.split("## Caveats")[1].split("\n## ")[0]
+    assert "**llmae** has 2 runs: fewer than 3" in caveats and "**scratch-tuned** has 2 runs" in caveats
+    assert "P(llmae > scratch-tuned)" in caveats and "not as certainty" in caveats
+    assert "| llmae | scratch-tuned | 1.000 | [1.000, 1.000] (collapsed) |" in text
+    assert "1.000 [1.000, 1.000] (collapsed)" in text  # final IQM success of llmae
+    settings = text.split("## Methods' settings")[1].split("\n## ")[0]
+    assert "| method | critic_warmup_steps | init | n_envs | ppo.learning_rate |" in settings
+    assert "| llmae | 2048 | actor | 4 | 0.0001 |" in settings
+    assert "| scratch-tuned | 0 | scratch | 16 | 0.001 |" in settings
+    assert "Every method: algo ppo, ppo.n_steps 128." in settings
+
+
+def test_only_collapsed_cis_are_flagged_when_every_method_has_enough_runs(synthetic_runs: Path) -> None:
+    text = write_report(synthetic_runs, reps=200).report_path.read_text()
+    caveats = text.split("## Caveats")[1].split("\n## ")[0]
+    assert "runs: fewer than" not in caveats  # 4 runs per method
+    # every "fast" run ends at 1.0, so its final CIs are a point; "slow" runs differ
+    assert "fast success rate (sampled actions)" in caveats and "slow" not in caveats
+    assert "| slow | 0.562 | [0.225, 0.900] |" in text
+    assert "## Methods' settings" not in text  # these run folders do not record them

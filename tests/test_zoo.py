@@ -15,14 +15,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from sb3_llmae import generate_demonstrations
 from sb3_llmae.demonstrations import save_demonstrations
 from sb3_llmae.experts import PlannerExpert
+from sb3_llmae.zoo import hyperparams_path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "MiniGrid-DoorKey-5x5-v0"
 
 
 def tiny_conf(path: Path) -> Path:
-    """hyperparams/llmae_ppo.yml with the DoorKey-5x5 entry shrunk to two small rollouts."""
-    conf = yaml.safe_load((REPO_ROOT / "hyperparams" / "llmae_ppo.yml").read_text())
+    """hyperparams/llmae_ppo.yml (as the package ships it) with the DoorKey-5x5 entry shrunk to two small
+    rollouts."""
+    conf = yaml.safe_load(hyperparams_path("llmae_ppo").read_text())
     entry = conf[ENV_ID]
     entry.update(n_envs=2, n_steps=32, batch_size=32)
     sizes = {
@@ -107,7 +108,7 @@ def test_rl_zoo3_tooling_works_on_the_plugins_runs(tmp_path):
     for seed in ("0", "1"):
         trained = zoo(
             "rl_zoo3.train", "--algo", "ppo", "--env", env_id, "--gym-packages", "sb3_llmae",
-            "-conf", str(REPO_ROOT / "hyperparams" / "ppo.yml"), "-n", "1024", "--seed", seed,
+            "-conf", str(hyperparams_path("ppo")), "-n", "1024", "--seed", seed,
             "--hyperparams", "n_envs:2", "n_steps:64", "batch_size:64",
             "--eval-freq", "256", "--eval-episodes", "2", "-f", "logs", cwd=tmp_path,
         )  # fmt: skip

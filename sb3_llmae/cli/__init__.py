@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import datasets
 
+from sb3_llmae import __version__
 from sb3_llmae.cli.compare import add_compare_parser
 from sb3_llmae.cli.generate import add_generate_parser
 from sb3_llmae.cli.pretrain import add_pretrain_parser
@@ -34,6 +35,7 @@ PARSER_BUILDERS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 def build_parser() -> argparse.ArgumentParser:
     """:return: the ``sb3-llmae`` argument parser"""
     parser = argparse.ArgumentParser(prog="sb3-llmae", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for add_parser in PARSER_BUILDERS:
@@ -63,6 +65,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, NotImplementedError, LLMEndpointError) as error:
+    except (ValueError, OSError, NotImplementedError, ImportError, LLMEndpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

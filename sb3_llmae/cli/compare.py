@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.experiments.methods import BUILTIN_METHODS, load_method_specs, resolve_methods
-from sb3_llmae.experiments.runner import BACKENDS, compare, plan_runs
+from sb3_llmae.experiments.runner import BACKENDS, compare, plan_runs, require_ray
 from sb3_llmae.experiments.specs import CompareSettings
 from sb3_llmae.run_layout import ERROR_FILE
-from sb3_llmae.training.config import EvalConfig
+from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig
 
 # The defaults of the flags are those of the settings objects, written once there.
 SETTING_DEFAULTS = {
@@ -62,6 +63,8 @@ def json_object(text: str) -> dict[str, Any]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every (method, seed) run not finished before, print a summary; non-zero exit if any failed."""
+    if args.backend == "ray":
+        require_ray()  # before anything else: one line naming the extra
     extra = load_method_specs(args.methods_file) if args.methods_file else {}
     methods = resolve_methods(args.methods, extra)
     settings = CompareSettings(
@@ -110,7 +113,7 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="train methods over seeds (one folder per run; re-running resumes)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
     parser.add_argument(
@@ -123,7 +126,13 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
         "--methods-file", help="YAML mapping method names to specs, e.g. 'llmae-full: {init: full}'"
     )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="one run per method and seed")
-    parser.add_argument("--steps", type=int, required=True, help="env steps per run (warm-up included)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        required=True,
+        help="env steps per run, everything a model trains on the env counted: an llmae method's critic "
+        f"warm-up ({CRITIC_WARMUP_STEPS} steps, actor frozen) is part of it, so give it well above that",
+    )
     parser.add_argument(
         "--demos", help="demonstrations directory for the llmae methods (`sb3-llmae generate`)"
     )
@@ -141,7 +150,8 @@ def add_compare_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ray-address",
         default="local",
-        help="Ray backend: 'local' starts Ray here; 'auto' or ray://HOST:PORT joins a cluster",
+        help="Ray backend: 'local' starts Ray here; 'auto', HOST:PORT (the head's GCS) or ray://HOST:10001 "
+        "joins a cluster, whose nodes must share --out (checked before any run)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress lines")
     parser.set_defaults(func=cmd_compare)

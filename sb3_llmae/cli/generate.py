@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.demonstrations import generate_demonstrations
 from sb3_llmae.demonstrations.rollout import HIGH_FALLBACK_RATE, rollout_episode
 from sb3_llmae.envs import OBS_MODES
@@ -41,7 +42,7 @@ def expert_from_args(args: argparse.Namespace) -> Expert:
         for flag, value in (("--batch", args.batch), ("--dry-run", args.dry_run)):
             if value:
                 raise ValueError(f"{flag} is for --expert llm: the planner calls no model.")
-        return make_expert("planner", noise=args.noise, noise_seed=args.noise_seed)
+        return make_expert("planner", env_id=args.env, noise=args.noise, noise_seed=args.noise_seed)
     settings = ChatSettings(**{name: getattr(args, name) for name, _, _ in CHAT_FLAGS})
     return make_expert(
         args.expert,
@@ -174,22 +175,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows each option's default in ``--help``, except where there is none (``None``) or it is a switch."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or isinstance(action.default, bool):
-            return action.help
-        return super()._get_help_string(action)
-
-
 def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     """:param subparsers: the ``sb3-llmae`` subcommands, to which ``generate`` is added"""
     parser = subparsers.add_parser(
         "generate", help="roll an expert out into demonstrations", formatter_class=DefaultsHelpFormatter
     )
     parser.add_argument("--env", required=True, help="MiniGrid / BabyAI id, e.g. MiniGrid-DoorKey-8x8-v0")
-    parser.add_argument("--expert", choices=EXPERT_KINDS, default="planner", help="who plays the episodes")
+    parser.add_argument(
+        "--expert",
+        choices=EXPERT_KINDS,
+        default="planner",
+        help="planner: search on the full grid (minigrid's BabyAI bot on BabyAI-* ids); llm: a chat model",
+    )
     parser.add_argument("--episodes", type=int, default=50, help="episodes to play")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
     parser.add_argument("--obs-mode", choices=OBS_MODES, default="image", help="observations to store")

@@ -6,6 +6,7 @@ import argparse
 import logging
 import time
 
+from sb3_llmae.cli.config_flags import DefaultsHelpFormatter
 from sb3_llmae.experiments.aggregate import BOOTSTRAP_SEED, REPS, THRESHOLD
 from sb3_llmae.experiments.report import write_report
 
@@ -34,7 +35,7 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="IQM, bootstrap CIs, time to threshold and plots of a comparison's runs",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument(
         "runs",

@@ -14,6 +14,7 @@ import yaml
 
 from sb3_llmae.training.config import BCConfig
 from sb3_llmae.training.ppo import INIT_MODES, InitMode
+from sb3_llmae.zoo import hyperparams_path
 
 # How a method's policy starts: an init of ``make_ppo`` / ``llm_init_ppo``, or a transferred policy.
 MethodInit = InitMode | Literal["transfer"]
@@ -47,6 +48,11 @@ class MethodSpec:
     :param bc: BC settings of ``"actor"`` / ``"full"`` (``bc_kwargs: {...}`` in a methods file); its
         ``seed`` is not used: a run orders its BC batches by the run's seed
     :param critic_warmup_steps: critic warm-up of ``"actor"`` / ``"full"``; ``None``: ``llm_init_ppo``'s
+    :param n_envs: training envs of the method's runs; ``None``: its ``hyperparams`` file's, else the
+        comparison's (``--n-envs``)
+    :param hyperparams: a packaged rl-zoo3 hyperparameter file (``"ppo"``: ``hyperparams/ppo.yml``, PPO
+        tuned from scratch) whose entry for the env (else its ``default``) gives the method's ``n_envs``
+        and PPO settings, over the comparison's; ``ppo_kwargs`` and ``n_envs`` go over it
     """
 
     name: str
@@ -58,6 +64,8 @@ class MethodSpec:
     ppo_kwargs: Mapping[str, Any] = field(default_factory=dict)
     bc: BCConfig = field(default_factory=BCConfig)
     critic_warmup_steps: int | None = None
+    n_envs: int | None = None
+    hyperparams: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -86,6 +94,10 @@ class MethodSpec:
             raise ValueError(f"Method {self.name!r}: source_steps must be positive, got {self.source_steps}.")
         if self.critic_warmup_steps is not None and self.critic_warmup_steps < 0:
             raise ValueError(f"Method {self.name!r}: critic_warmup_steps must be >= 0.")
+        if self.n_envs is not None and self.n_envs <= 0:
+            raise ValueError(f"Method {self.name!r}: n_envs must be positive, got {self.n_envs}.")
+        if self.hyperparams is not None:
+            hyperparams_path(self.hyperparams)  # an unknown file is an error naming those shipped
 
     @property
     def needs_demos(self) -> bool:
@@ -98,6 +110,10 @@ class MethodSpec:
         del data["bc"]
         data["ppo_kwargs"] = dict(self.ppo_kwargs)
         data["bc_kwargs"] = bc_kwargs_of(self.bc)
+        # unset, they are left out: run folders written before they existed still match
+        for name in ("n_envs", "hyperparams"):
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod
@@ -151,6 +167,9 @@ BUILTIN_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
         spec.name: spec
         for spec in (
             MethodSpec("scratch"),
+            # PPO from scratch with its own tuned settings (hyperparams/ppo.yml: 16 envs, lr 1e-3, ...),
+            # not the fine-tuning ones the LLM-initialised methods share
+            MethodSpec("scratch-tuned", hyperparams="ppo"),
             MethodSpec("llmae", init="actor"),
             MethodSpec("llmae-full", init="full"),
             MethodSpec("transfer", init="transfer"),
@@ -159,6 +178,51 @@ BUILTIN_METHODS: MappingProxyType[str, MethodSpec] = MappingProxyType(
         )
     }
 )
+
+
+# Keys of an rl-zoo3 entry that are not PPO keyword arguments, or that a comparison sets itself.
+ZOO_ONLY_KEYS = frozenset(
+    {
+        "env_wrapper",
+        "normalize",
+        "n_envs",
+        "n_timesteps",
+        "policy",
+        "policy_kwargs",
+        "callback",
+        "monitor_kwargs",
+        "frame_stack",
+        "vec_env_wrapper",
+        "env_kwargs",
+        "eval_env_kwargs",
+        "normalize_kwargs",
+    }
+)
+
+
+def zoo_ppo_settings(name: str, env_id: str) -> tuple[int | None, dict[str, Any]]:
+    """
+    :param name: a packaged rl-zoo3 hyperparameter file (``sb3_llmae.zoo.hyperparams_names()``)
+    :param env_id: the env whose entry is read (else the file's ``default`` entry)
+    :return: the entry's ``n_envs`` (``None`` if it has none) and its PPO settings (``learning_rate``,
+        ``n_steps``, ...): everything but rl-zoo3's own keys (wrappers, callbacks, ``n_timesteps``) and
+        the policy layout, which is ``default_policy_kwargs()`` in both
+    :raises ValueError: for an entry the plugin cannot pass to PPO (an rl-zoo3 schedule string)
+    """
+    path = hyperparams_path(name)
+    entries = yaml.safe_load(path.read_text())
+    entry = entries.get(env_id, entries.get("default"))
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path} has no entry for {env_id} and no 'default' entry.")
+    settings = {key: value for key, value in entry.items() if key not in ZOO_ONLY_KEYS}
+    schedules = sorted(key for key, value in settings.items() if isinstance(value, str))
+    if schedules:
+        raise ValueError(
+            f"{path}: {', '.join(schedules)} of {env_id} are rl-zoo3 strings (schedules) the compare runner "
+            "does not read; give the method those settings as numbers in ppo_kwargs."
+        )
+    n_envs = entry.get("n_envs")
+    return (None if n_envs is None else int(n_envs)), settings
 
 
 def load_method_specs(path: str | os.PathLike[str]) -> dict[str, MethodSpec]:

@@ -42,7 +42,7 @@ def source_model_path(spec: RunSpec) -> Path:
         {
             "ppo_kwargs": spec.ppo_kwargs,
             "algo": method.algo,
-            "n_envs": spec.settings.n_envs,
+            "n_envs": spec.n_envs,
             "max_episode_steps": spec.settings.max_episode_steps,
         },
         sort_keys=True,
@@ -69,7 +69,7 @@ def train_source_model(spec: RunSpec) -> Path:
             source = make_ppo(
                 method.source_env,
                 algo=ALGOS[method.algo],
-                n_envs=spec.settings.n_envs,
+                n_envs=spec.n_envs,
                 max_episode_steps=spec.settings.max_episode_steps,
                 seed=spec.seed,
                 **spec.ppo_kwargs,
@@ -91,7 +91,7 @@ def build_model(spec: RunSpec, tensorboard_log: str) -> OnPolicyAlgorithm:
     method, settings = spec.method, spec.settings
     common: dict[str, Any] = {
         "algo": ALGOS[method.algo],
-        "n_envs": settings.n_envs,
+        "n_envs": spec.n_envs,
         "max_episode_steps": settings.max_episode_steps,
         "seed": spec.seed,
         "tensorboard_log": tensorboard_log,
@@ -131,7 +131,7 @@ def load_checkpoint(spec: RunSpec, path: Path, tensorboard_log: str) -> OnPolicy
     return load_ppo(
         path,
         spec.settings.env_id,
-        n_envs=spec.settings.n_envs,
+        n_envs=spec.n_envs,
         max_episode_steps=spec.settings.max_episode_steps,
         seed=spec.seed,
         algo=ALGOS[spec.method.algo],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from pathlib import Path
 from sb3_llmae.experiments.aggregate import (
     BOOTSTRAP_SEED,
     CONFIDENCE,
+    MIN_RUNS,
     PAIR_REPS,
     REPS,
     THRESHOLD,
@@ -32,7 +34,7 @@ from sb3_llmae.experiments.plots import (
     summed_heatmaps,
 )
 from sb3_llmae.experiments.runs import RunCurves, discover_runs
-from sb3_llmae.run_layout import METRICS
+from sb3_llmae.run_layout import CONFIG_FILE, METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -201,11 +203,16 @@ def _blank(value: float | None) -> str | float:
     return "" if value is None else value
 
 
+def _ci(estimate: Interval) -> str:
+    """:return: ``[low, high]``, marked when the bootstrap collapsed it to a point"""
+    collapsed = " (collapsed)" if estimate.low == estimate.high else ""
+    return f"[{estimate.low:.3f}, {estimate.high:.3f}]{collapsed}"
+
+
 def _interval(summary: MetricSummary | None) -> str:
     if summary is None:
         return "n/a"
-    final = summary.final
-    return f"{final.value:.3f} [{final.low:.3f}, {final.high:.3f}]"
+    return f"{summary.final.value:.3f} {_ci(summary.final)}"
 
 
 def _steps(value: float | None) -> str:
@@ -248,6 +255,8 @@ def render_markdown(
             for method, method_runs in runs.items()
         )
     )
+    lines += _caveats(runs, summaries, improvements)
+    lines += _settings_table(runs)
     lines += _headline_table(summaries, level)
     lines += _metric_table(summaries, level)
     lines += _improvement_table(improvements)
@@ -255,6 +264,104 @@ def render_markdown(
     lines += [f"![{path.stem}]({path.name})" for path in plots]
     lines += _method_notes(level, reps)
     return "\n".join(lines)
+
+
+def _caveats(
+    runs: Mapping[str, Sequence[RunCurves]],
+    summaries: Mapping[str, Mapping[str, MetricSummary]],
+    improvements: Mapping[tuple[str, str], Interval],
+) -> list[str]:
+    """:return: the caveats section: methods with too few runs for a CI, and CIs collapsed to a point"""
+    notes = [
+        f"- **{method}** has {len(method_runs)} run{'s' if len(method_runs) > 1 else ''}: fewer than "
+        f"{MIN_RUNS}, so its {CI}s and its probabilities of improvement say little; compare over {MIN_RUNS} "
+        "or more seeds."
+        for method, method_runs in runs.items()
+        if len(method_runs) < MIN_RUNS
+    ]
+    collapsed = [
+        f"{method} {METRIC_LABELS.get(metric, metric)}"
+        for method, by_metric in summaries.items()
+        for metric, summary in by_metric.items()
+        if summary.final.low == summary.final.high
+    ]
+    collapsed += [
+        f"P({x} > {y})" for (x, y), estimate in improvements.items() if estimate.low == estimate.high
+    ]
+    if collapsed:
+        notes.append(
+            f"- CIs marked (collapsed) are a single point ({', '.join(collapsed)}): every bootstrap resample "
+            "gave the same value, because the runs are too few or all alike. Read them as no interval at "
+            "all, not as certainty."
+        )
+    return ["", "## Caveats", "", *notes] if notes else []
+
+
+def _training_settings(run: RunCurves) -> dict[str, object] | None:
+    """:return: how a compare run trained (its ``config.json``: init and resolved training settings)"""
+    path = run.path / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or not isinstance(config.get("training"), dict):
+        return None
+    training = dict(config["training"])
+    ppo_kwargs = training.pop("ppo_kwargs", None) or {}
+    method = config.get("method")
+    return {
+        "init": method.get("init") if isinstance(method, dict) else None,
+        **training,
+        **{f"ppo.{key}": value for key, value in ppo_kwargs.items()},
+    }
+
+
+def _settings_table(runs: Mapping[str, Sequence[RunCurves]]) -> list[str]:
+    """:return: the section listing how each method trained, where its runs' ``config.json`` say it"""
+    settings: dict[str, dict[str, object]] = {}
+    mixed = []
+    for method, method_runs in runs.items():
+        found = [_training_settings(run) for run in method_runs]
+        known = [entry for entry in found if entry is not None]
+        if known:
+            settings[method] = known[0]
+            if any(entry != known[0] for entry in known[1:]):
+                mixed.append(method)
+    if not settings:
+        return []
+    keys = sorted(
+        {key for entry in settings.values() for key in entry}, key=lambda key: (key.startswith("ppo."), key)
+    )
+    first = next(iter(settings.values()))
+    shared = [
+        key
+        for key in keys
+        if all(key in entry and entry[key] == first.get(key) for entry in settings.values())
+    ]
+    differing = [key for key in keys if key not in shared]
+    lines = [
+        "",
+        "## Methods' settings",
+        "",
+        "How each method trained (its runs' `config.json`; PPO settings resolved over the reference recipe).",
+    ]
+    if differing and len(settings) > 1:
+        lines += ["", "| method | " + " | ".join(differing) + " |", "|" + "---|" * (len(differing) + 1)]
+        lines += [
+            f"| {method} | " + " | ".join(_setting(entry.get(key)) for key in differing) + " |"
+            for method, entry in settings.items()
+        ]
+    elif differing:
+        shared = keys
+    lines += ["", "Every method: " + ", ".join(f"{key} {_setting(first[key])}" for key in shared) + "."]
+    lines += [
+        f"- Runs of **{method}** differ in their settings (see their `config.json`)." for method in mixed
+    ]
+    return lines
+
+
+def _setting(value: object) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _headline_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level: str) -> list[str]:
@@ -280,7 +387,7 @@ def _headline_table(summaries: Mapping[str, Mapping[str, MetricSummary]], level:
             if ret is None
             else [
                 f"{ret.final.value:.3f}",
-                f"[{ret.final.low:.3f}, {ret.final.high:.3f}]",
+                _ci(ret.final),
                 f"{_steps(ret.ttt_iqm)} / {_steps(ret.ttt_mean_reached)}",
             ]
         )
@@ -343,7 +450,7 @@ def _improvement_table(improvements: Mapping[tuple[str, str], Interval]) -> list
             ["X", "Y", "P(X > Y)", CI],
         ),
         *(
-            f"| {x} | {y} | {estimate.value:.3f} | [{estimate.low:.3f}, {estimate.high:.3f}] |"
+            f"| {x} | {y} | {estimate.value:.3f} | {_ci(estimate)} |"
             for (x, y), estimate in improvements.items()
         ),
     ]

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sb3_llmae.experiments.methods import MethodSpec
-from sb3_llmae.training.config import EvalConfig
-from sb3_llmae.training.ppo import REFERENCE_N_ENVS
+from sb3_llmae.experiments.methods import MethodSpec, zoo_ppo_settings
+from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig
+from sb3_llmae.training.ppo import REFERENCE_N_ENVS, REFERENCE_PPO_KWARGS
 
 RunStatus = Literal["finished", "skipped", "failed"]
 # Called with (env steps so far, last greedy success rate or None) while a run trains.
@@ -113,18 +113,57 @@ class RunSpec:
             return None
         return self.method.demos or self.settings.demos
 
+    def _zoo_settings(self) -> tuple[int | None, dict[str, Any]]:
+        if self.method.hyperparams is None:
+            return None, {}
+        return zoo_ppo_settings(self.method.hyperparams, self.settings.env_id)
+
+    @property
+    def n_envs(self) -> int:
+        """:return: the run's training envs: the method's, else its hyperparameter file's, else --n-envs"""
+        if self.method.n_envs is not None:
+            return self.method.n_envs
+        return self._zoo_settings()[0] or self.settings.n_envs
+
     @property
     def ppo_kwargs(self) -> dict[str, Any]:
-        """:return: the PPO settings of the run: the comparison's, then the method's over them"""
-        return {**self.settings.ppo_kwargs, **self.method.ppo_kwargs}
+        """
+        :return: the PPO settings of the run over the reference ones: the comparison's, then the method's
+            hyperparameter file's, then the method's own ``ppo_kwargs``
+        """
+        return {**self.settings.ppo_kwargs, **self._zoo_settings()[1], **self.method.ppo_kwargs}
+
+    @property
+    def critic_warmup_steps(self) -> int:
+        """:return: env steps of the critic warm-up (0 for methods that clone no demonstrations)"""
+        if not self.method.needs_demos:
+            return 0
+        warmup = self.method.critic_warmup_steps
+        return CRITIC_WARMUP_STEPS if warmup is None else warmup
+
+    def training_settings(self) -> dict[str, Any]:
+        """
+        :return: how the run trains, every setting resolved: algorithm, envs, PPO settings (the
+            reference ones with the run's over them) and critic warm-up; the report lists them
+        """
+        return {
+            "algo": self.method.algo,
+            "n_envs": self.n_envs,
+            "ppo_kwargs": {**REFERENCE_PPO_KWARGS, **self.ppo_kwargs},
+            "critic_warmup_steps": self.critic_warmup_steps,
+        }
 
     def config(self) -> dict[str, Any]:
         """:return: the resolved settings, as written to ``config.json``"""
+        settings = self.settings.to_config()
+        # the run's own demonstrations are "demos" below; --demos alone is no part of a scratch run
+        del settings["demos"]
         return {
             "method": self.method.to_dict(),
             "seed": self.seed,
-            "settings": self.settings.to_config(),
+            "settings": settings,
             "demos": None if self.demos is None else str(Path(self.demos).resolve()),
+            "training": self.training_settings(),
         }
 
 

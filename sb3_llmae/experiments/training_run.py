@@ -17,6 +17,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from sb3_llmae.experiments.models import build_model, load_checkpoint
 from sb3_llmae.experiments.run_folder import (
+    OtherRunError,
     claim_run_dir,
     is_finished,
     latest_checkpoint,
@@ -87,6 +88,10 @@ def train_run(spec: RunSpec, progress: ProgressFn | None = None) -> RunOutcome:
         th.set_num_threads(1)
         claim_run_dir(spec)
         result = _train(spec, progress)
+    except OtherRunError as error:  # the folder is another run's: leave it as it is, no error.txt
+        return RunOutcome(
+            spec.key, "failed", spec.run_dir, seconds=time.perf_counter() - start, error=str(error)
+        )
     except Exception as error:  # one failing run must not stop the others: report it and go on
         write_error(spec.run_dir)
         logger.error("%s failed: %s", spec.key, error)
@@ -123,7 +128,7 @@ def run_callbacks(spec: RunSpec, resumed: bool) -> tuple[RunEvaluations, list[Ba
         evaluations,
         VisitationHeatmapCallback(save_freq=settings.heatmap_freq or evaluation.freq, log_dir=run_dir),
         CheckpointCallback(
-            save_freq=max(checkpoint_freq // settings.n_envs, 1),
+            save_freq=max(checkpoint_freq // spec.n_envs, 1),
             save_path=str(run_dir / CHECKPOINTS_DIR),
             name_prefix=CHECKPOINT_PREFIX,
         ),

@@ -1,4 +1,5 @@
-"""Build an expert by name: the planner or an LLM, optionally wrapped in random actions."""
+"""Build an expert by name: the planner (the BabyAI bot on BabyAI levels) or an LLM, optionally wrapped in
+random actions."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sb3_llmae.experts.llm.prices import TokenPrices
 from sb3_llmae.experts.llm.settings import ChatSettings
 from sb3_llmae.experts.noisy import NoisyExpert
 from sb3_llmae.experts.planner import PlannerExpert
+from sb3_llmae.experts.selection import planning_expert_for
 
 ExpertKind = Literal["planner", "llm"]
 EXPERT_KINDS: tuple[str, ...] = ("planner", "llm")
@@ -23,6 +25,7 @@ DRY_RUN_BASE_URL = "http://127.0.0.1:9/v1"
 def make_expert(
     kind: ExpertKind,
     *,
+    env_id: str | None = None,
     model: str | None = None,
     mode: LLMMode = DEFAULT_LLM_MODE,
     base_url: str | None = None,
@@ -37,7 +40,10 @@ def make_expert(
     """
     The expert ``kind`` names, as the ``generate`` command builds it.
 
-    :param kind: ``"planner"`` (search on the full grid state) or ``"llm"`` (asks a model)
+    :param kind: ``"planner"`` (search on the full grid state; minigrid's BabyAI bot on ``BabyAI-*`` levels)
+        or ``"llm"`` (asks a model)
+    :param env_id: the env the planner will play, to choose between the planner and the BabyAI bot and to
+        refuse env families neither plays (``None``: the planner)
     :param model: the model name as the endpoint knows it (needed by ``kind="llm"``, unused by the planner)
     :param mode: one request per step (``"step"``) or one plan per episode (``"plan"``)
     :param base_url: the OpenAI-compatible endpoint; defaults to ``$OPENAI_BASE_URL``
@@ -52,12 +58,13 @@ def make_expert(
         endpoint when none is configured
     :return: the expert, wrapped in a :class:`NoisyExpert` when ``noise`` is not 0
     :raises ValueError: for an unknown kind, a missing model, or ``batch`` / ``dry_run`` for the planner
+    :raises UnsupportedEnvError: for an env family no model-free expert plays, with the reason
     """
     if kind == "planner":
         given = [name for name, value in (("batch", batch), ("dry_run", dry_run)) if value]
         if given:
             raise ValueError(f"{' and '.join(given)} only apply to kind='llm': the planner calls no model.")
-        expert: Expert = PlannerExpert()
+        expert: Expert = PlannerExpert() if env_id is None else planning_expert_for(env_id)
     elif kind == "llm":
         expert = _make_llm_expert(model, mode, base_url, settings, cache, prices, batch, dry_run)
     else:

@@ -1,5 +1,5 @@
-"""Oracles for tests and benchmarks: an "LLM" that answers with the planner's actions, and the exact
-shortest solution length of an episode (to measure the planner against)."""
+"""Oracles for tests and benchmarks: an "LLM" that answers with the planner's (or the BabyAI bot's)
+actions, and the exact shortest solution length of an episode (to measure the planner against)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ from sb3_llmae.envs import make_env, unwrap_minigrid
 from sb3_llmae.experts.base import UnsupportedEnvError
 from sb3_llmae.experts.llm.expert import LLMExpert
 from sb3_llmae.experts.llm.observation_text import ACTION_NAMES
-from sb3_llmae.experts.planner import UNPLANNABLE_ENV_CLASSES, PlannerExpert, parse_mission
+from sb3_llmae.experts.planner import UNPLANNABLE_ENV_CLASSES, parse_mission
+from sb3_llmae.experts.selection import planning_expert_for
 
 
 class OracleResponder:
     """
-    Answers the prompts an ``LLMExpert`` sends on ``env_id`` for ``seeds`` with the planner's
-    actions (``Action: <name>`` in step mode, ``Actions: [...]`` in plan mode), and says something
-    with no action for any prompt it does not know.
+    Answers the prompts an ``LLMExpert`` sends on ``env_id`` for ``seeds`` with the actions of the
+    expert :func:`~sb3_llmae.experts.selection.planning_expert_for` picks (the planner, or the BabyAI
+    bot on BabyAI levels) (``Action: <name>`` in step mode, ``Actions: [...]`` in plan mode), and says
+    something with no action for any prompt it does not know.
 
     :param env_id: the env
     :param seeds: the episode seeds the expert will play
@@ -38,7 +40,7 @@ class OracleResponder:
         env = make_env(env_id)
         env.reset(seed=seed)
         minigrid_env = unwrap_minigrid(env)
-        planner_episode = PlannerExpert().start_episode(minigrid_env, seed)
+        planner_episode = planning_expert_for(env_id).start_episode(minigrid_env, seed)
         plan_prompt = expert.plan_messages(minigrid_env)[-1]["content"]
         history: list[int] = []
         terminated = truncated = False
@@ -46,7 +48,8 @@ class OracleResponder:
             step_prompt = expert.step_messages(minigrid_env, history)[-1]["content"]
             action = planner_episode.act()
             self.answers[step_prompt] = f"Reasoning: I follow the plan.\nAction: {ACTION_NAMES[action]}"
-            _, _, terminated, truncated, _ = env.step(action)
+            _, reward, terminated, truncated, _ = env.step(action)
+            planner_episode.observe(action, float(reward), terminated, truncated)
             history.append(action)
         names = ", ".join(ACTION_NAMES[a] for a in history)
         self.answers[plan_prompt] = f"Reasoning: the shortest route.\nActions: [{names}]"

@@ -18,8 +18,9 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_llmae.envs import ObsMode, make_vec_env, obs_mode_of
-from sb3_llmae.features import MinigridFeaturesExtractor
+from sb3_llmae.envs import MAX_CELL_INDEX, ObsMode, make_vec_env, obs_mode_of
+from sb3_llmae.features import MinigridFeaturesExtractor, MissionGridFeaturesExtractor
+from sb3_llmae.missions import mission_grid_shape
 from sb3_llmae.training.kl_ppo import KL_PPO_OPTIONS, KLPPO
 
 InitMode = Literal["scratch", "actor", "full"]
@@ -76,12 +77,15 @@ def default_policy_kwargs(
     :param init: ``"scratch"`` and ``"actor"`` give actor and critic a features extractor each (BC's
         features then stay the actor's); ``"full"`` shares one, so the critic starts from BC's features
     :return: ``policy_kwargs`` for ``"MlpPolicy"``: :class:`MinigridFeaturesExtractor` for grid
-        observations, SB3's default extractor otherwise
+        observations, :class:`~sb3_llmae.features.MissionGridFeaturesExtractor` for grid-and-mission ones
+        (``obs_mode="mission"``), SB3's default extractor otherwise
     """
     check_init(init)
     policy_kwargs: dict[str, Any] = {"share_features_extractor": init == "full"}
     if observation_space is None or is_grid_space(observation_space):
         policy_kwargs["features_extractor_class"] = MinigridFeaturesExtractor
+    elif mission_grid_shape(observation_space, MAX_CELL_INDEX) is not None:
+        policy_kwargs["features_extractor_class"] = MissionGridFeaturesExtractor
     return policy_kwargs
 
 
@@ -120,7 +124,7 @@ def make_ppo(
         or a subclass of one
     :param init: the initialisation the model is built for (see :func:`default_policy_kwargs`);
         the weights are SB3's fresh ones, :func:`~sb3_llmae.training.llm_init.llm_init_ppo` does the rest
-    :param obs_mode: observation layout when ``env`` is an id: ``"image"`` or ``"flat"``
+    :param obs_mode: observation layout when ``env`` is an id: ``"image"``, ``"flat"`` or ``"mission"``
     :param n_envs: number of envs when ``env`` is an id
     :param max_episode_steps: step limit of the envs made when ``env`` is an id; ``None`` keeps the env's own
     :param seed: seed of the model and its envs

@@ -11,6 +11,7 @@ from minigrid.core.constants import IDX_TO_COLOR, IDX_TO_OBJECT, STATE_TO_IDX
 from minigrid.core.world_object import Door, WorldObj
 
 from sb3_llmae.envs import unwrap_minigrid
+from sb3_llmae.experts.llm.mission_notes import mission_notes
 
 ACTION_NAMES: dict[int, str] = {int(action): action.name for action in Actions}
 ACTION_DESCRIPTIONS: dict[int, str] = {
@@ -149,7 +150,8 @@ def describe_view(env: gym.Env) -> str:
     """
     Describe what the agent sees, in the egocentric terms it acts in.
 
-    Reads the same partial view as the policy (``env.gen_obs()``): the mission, every visible
+    Reads the same partial view as the policy (``env.gen_obs()``): the mission (with what its words
+    mean on BabyAI levels, :func:`~sb3_llmae.experts.llm.mission_notes.mission_notes`), every visible
     key, ball, box, door and goal with its position relative to the agent, the visible lava,
     the nearest wall straight ahead and to each side, the cell right in front and the carried
     object. Cells hidden behind walls or closed doors are not mentioned.
@@ -185,7 +187,7 @@ def describe_view(env: gym.Env) -> str:
     if lava_positions:
         object_lines.append(f"- lava (deadly) {'; '.join(lava_positions)}")
 
-    lines = [f"Mission: {minigrid_env.mission}"]
+    lines = [f"Mission: {minigrid_env.mission}", *(f"Note: {note}" for note in mission_notes(minigrid_env))]
     lines += ["You see:", *object_lines] if object_lines else ["You see no objects."]
 
     wall_distances = [
@@ -257,6 +259,7 @@ def describe_full_map(env: gym.Env) -> str:
     legend.append("> v < ^ you, facing right, down, left, up")
     lines = [
         f"Mission: {minigrid_env.mission}",
+        *(f"Note: {note}" for note in mission_notes(minigrid_env)),
         f"Map ({grid.width} columns x {grid.height} rows; x = column, y = row, y grows downwards):",
         *rows,
         f"Legend: {', '.join(legend)}",

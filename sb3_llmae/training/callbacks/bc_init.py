@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from contextlib import ExitStack
 
 from stable_baselines3.common.callbacks import BaseCallback
@@ -112,6 +113,7 @@ class LLMInitCallback(BaseCallback):
             rollout = self.on_policy_model.n_steps * self.on_policy_model.n_envs
             self.warmup_end = self.num_timesteps + -(-self.critic_warmup_steps // rollout) * rollout
             self._frozen.enter_context(actor_frozen(actor_critic_policy(self.model)))
+            self._warn_if_warmup_dominates()
         # In the model's logger, so that rl-zoo3's console (and TensorBoard) show what the prior is.
         self.logger.record("llm_init/bc_epochs", self.report.epochs)
         self.logger.record("llm_init/bc_accuracy", self.report.accuracy)
@@ -119,6 +121,21 @@ class LLMInitCallback(BaseCallback):
             self.logger.record("llm_init/bc_success_rate", self.report.success_rate)
         self.logger.record("llm_init/critic_warmup_until", self.warmup_end)
         self.logger.dump(self.num_timesteps)
+
+    def _warn_if_warmup_dominates(self) -> None:
+        """Warn when the warm-up takes half of this ``learn()``'s budget or more (rl-zoo3's -n)."""
+        total = self.locals.get("total_timesteps")
+        if total is None:
+            return
+        budget, warmup = int(total) - self.num_timesteps, self.warmup_end - self.num_timesteps
+        if 2 * warmup >= budget:
+            warnings.warn(
+                f"LLMInitCallback: the critic warm-up takes {warmup:,} of this learn()'s {budget:,} env "
+                f"steps (the budget, rl-zoo3's n_timesteps, counts them), leaving "
+                f"{max(budget - warmup, 0):,} for PPO to move the actor: raise n_timesteps (rl-zoo3's -n) "
+                "or lower critic_warmup_steps.",
+                stacklevel=2,
+            )
 
     def _on_rollout_start(self) -> None:
         # The updates so far (one per rollout) ran with the actor frozen; from here on PPO moves it.
