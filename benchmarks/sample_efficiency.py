@@ -95,7 +95,12 @@ def method_specs(args: argparse.Namespace) -> list[MethodSpec]:
         init="actor",
         algo="klppo",
         bc=BCConfig(
-            stop_at_success=args.stop_at_success, learning_rate=args.bc_learning_rate, epochs=args.bc_epochs
+            stop_at_success=args.stop_at_success,
+            learning_rate=args.bc_learning_rate,
+            epochs=args.bc_epochs,
+            eval_every=args.bc_eval_every,
+            patience=args.bc_patience,
+            max_entropy=args.bc_max_entropy,
         ),
         critic_warmup_steps=args.warmup_steps,
         ppo_kwargs={
@@ -169,6 +174,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     llm_init.add_argument("--bc-learning-rate", type=float, default=BC_DEFAULTS.learning_rate)
     llm_init.add_argument("--bc-epochs", type=int, default=BC_DEFAULTS.epochs)
+    llm_init.add_argument("--bc-eval-every", type=int, default=BC_DEFAULTS.eval_every)
+    llm_init.add_argument(
+        "--bc-patience", type=optional(int), default=BC_DEFAULTS.patience, help="'none': no patience stop"
+    )
+    llm_init.add_argument(
+        "--bc-max-entropy", type=optional(float), default=BC_DEFAULTS.max_entropy, help="'none': no cap"
+    )
     llm_init.add_argument(
         "--warmup-steps", type=optional(int), default=None, help="critic warm-up ('none': llm_init_ppo's)"
     )

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 from stable_baselines3 import DQN
 
-from sb3_llmae import BCConfig, make_vec_env
+from sb3_llmae import BCConfig, generate_demonstrations, make_ppo, make_vec_env
 from sb3_llmae.demonstrations import save_demonstrations
+from sb3_llmae.experts import PlannerExpert
 from sb3_llmae.training import EvalConfig
 from sb3_llmae.training.bc import pretrain_bc, score_on_demonstrations
+from sb3_llmae.training.config import BC_EVALUATION
 from sb3_llmae.training.evaluation import evaluate_success
 from tests.training_helpers import ENV_ID, FAST_BC_KWARGS, empty_5x5_demos, same_weights, small_ppo, state_of
 
@@ -33,7 +35,7 @@ def test_bc_trains_the_models_own_policy_to_imitate(demos):
     report = pretrain_bc(
         model,
         demos,
-        BCConfig(epochs=20, eval_every=5, **FAST_BC_KWARGS),
+        BCConfig(epochs=20, eval_every=5, stop_at_success=None, patience=None, **FAST_BC_KWARGS),
         evaluation=EvalConfig(n_episodes=5, max_episode_steps=MAX_EPISODE_STEPS),
         eval_env_id=ENV_ID,
     )
@@ -62,7 +64,7 @@ def test_early_stopping_at_the_success_threshold(demos):
     report = pretrain_bc(
         model,
         demos,
-        BCConfig(epochs=200, stop_at_success=0.5, eval_every=2, **FAST_BC_KWARGS),
+        BCConfig(epochs=200, stop_at_success=0.5, eval_every=2, patience=None, **FAST_BC_KWARGS),
         evaluation=EVALUATION,
     )
     assert report.stopped_early
@@ -72,8 +74,8 @@ def test_early_stopping_at_the_success_threshold(demos):
     assert report.history[-1].epoch == report.epochs
 
 
-def test_without_evaluation_success_is_not_measured(demos):
-    report = pretrain_bc(small_ppo(), demos, BCConfig(epochs=1, **FAST_BC_KWARGS))
+def test_without_threshold_or_evaluation_env_success_is_not_measured(demos):
+    report = pretrain_bc(small_ppo(), demos, BCConfig(epochs=1, stop_at_success=None, **FAST_BC_KWARGS))
     assert report.success_rate is None
     assert report.history[0].success_rate is None
 
@@ -107,7 +109,7 @@ def test_invalid_arguments(demos):
 
 
 def test_a_jump_past_the_threshold_is_measured_again_more_finely(demos):
-    settings = BCConfig(epochs=40, stop_at_success=0.25, eval_every=8, **FAST_BC_KWARGS)
+    settings = BCConfig(epochs=40, stop_at_success=0.25, eval_every=8, patience=None, **FAST_BC_KWARGS)
     # Empty-5x5's layout is fixed: success jumps from 0 to 1 within one interval of 8 epochs
     coarse = pretrain_bc(small_ppo(), demos, replace(settings, refine_chunks=1), evaluation=EVALUATION)
     assert coarse.refined_from is None and coarse.epochs % 8 == 0
@@ -175,3 +177,50 @@ def test_the_bc_progress_bar_never_goes_backwards_when_an_interval_is_refined(de
     assert report.refined_from is not None, "this set-up refines the interval that reached the threshold"
     assert positions == sorted(positions)
     assert any("refining" in postfix for postfix in postfixes)
+
+
+def test_patience_stops_bc_and_the_best_weights_are_kept(demos):
+    model = small_ppo()
+    config = BCConfig(epochs=200, stop_at_success=None, eval_every=1, patience=2, **FAST_BC_KWARGS)
+    report = pretrain_bc(model, demos, config, evaluation=EVALUATION, eval_env_id=ENV_ID)
+
+    rates = [checkpoint.success_rate for checkpoint in report.history]
+    assert report.stopped_early and len(rates) < 200
+    # stopped by the first 2 evaluations in a row that beat no earlier one
+    first_best = rates.index(max(rates))
+    assert len(rates) == first_best + 3
+    latest_best = len(rates) - 1 - rates[::-1].index(max(rates))
+    assert report.success_rate == max(rates) and report.epochs == report.history[latest_best].epoch
+    # the weights kept are the best evaluation's: measured again, they play as well
+    assert evaluate_success(
+        model, ENV_ID, EVALUATION.seeds, max_episode_steps=MAX_EPISODE_STEPS
+    ).success_rate == (report.success_rate)
+
+
+def test_the_entropy_cap_keeps_greedy_actions_and_is_reported(demos):
+    uncapped = small_ppo()
+    capped = small_ppo()
+    config = BCConfig(epochs=3, stop_at_success=None, max_entropy=None, **FAST_BC_KWARGS)
+    plain = pretrain_bc(uncapped, demos, config)
+    sharp = pretrain_bc(capped, demos, replace(config, max_entropy=0.1))
+    assert plain.logit_scale == 1.0 and plain.entropy > 0.1
+    assert sharp.logit_scale > 1.0 and sharp.entropy == pytest.approx(0.1, abs=1e-3)
+    observations = np.asarray(demos.transitions.obs)
+    np.testing.assert_array_equal(
+        uncapped.predict(observations, deterministic=True)[0],
+        capped.predict(observations, deterministic=True)[0],
+    )
+    assert sharp.accuracy == plain.accuracy
+
+
+def test_default_bc_on_doorkey_planner_demos_acts_right_greedily():
+    # make demo's case: before the defaults of issue 16, the greedy policy failed every held-out seed
+    env_id = "MiniGrid-DoorKey-5x5-v0"
+    demos = generate_demonstrations(env_id, PlannerExpert(), 20, seed=0, progress_bar=False)
+    model = make_ppo(env_id, init="actor", seed=0)
+    report = pretrain_bc(model, demos)
+    seeds = EvalConfig().seeds  # where training is reported: apart from BC's own evaluation seeds
+    assert not set(seeds) & set(BC_EVALUATION.seeds)
+    assert evaluate_success(model, env_id, seeds).success_rate >= 0.9
+    assert evaluate_success(model, env_id, seeds, deterministic=False).success_rate >= 0.9
+    assert report.logit_scale == 1.0  # no entropy cap by default

@@ -39,6 +39,8 @@ BC_FLAGS = {
     "batch_size": "--bc-batch-size",
     "learning_rate": "--bc-learning-rate",
     "eval_every": "--bc-eval-every",
+    "patience": "--bc-patience",
+    "max_entropy": "--bc-max-entropy",
 }
 KL_FLAGS = {
     name: f"--{name.replace('_', '-')}" for name in ("kl_coef", "kl_decay_steps", "critic_learning_rate")
@@ -49,6 +51,9 @@ BC_HELP = {
     "batch_size": "BC batch size",
     "learning_rate": "BC learning rate (Adam)",
     "eval_every": "BC epochs between greedy-success evaluations",
+    "patience": "stop BC after this many evaluations without a better greedy success rate ('none': never)",
+    "max_entropy": "cap on the cloned actor's mean action entropy in nats, met by a logit temperature "
+    "('none': no cap)",
 }
 
 

@@ -7,7 +7,7 @@ from sb3_llmae._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sb3_llmae.training.bc import BCReport, pretrain_bc
-    from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, KLConfig
+    from sb3_llmae.training.config import BC_EVALUATION, CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, KLConfig
     from sb3_llmae.training.critic import warm_up_critic
     from sb3_llmae.training.evaluation import EvaluationResult, PlayedEpisode, evaluate_success, play_episodes
     from sb3_llmae.training.kl_ppo import KLPPO
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BC_EVALUATION",
     "CRITIC_WARMUP_STEPS",
     "INIT_MODES",
     "KLPPO",
@@ -49,7 +50,13 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "sb3_llmae.training.bc": ("BCReport", "pretrain_bc"),
-        "sb3_llmae.training.config": ("CRITIC_WARMUP_STEPS", "BCConfig", "EvalConfig", "KLConfig"),
+        "sb3_llmae.training.config": (
+            "BC_EVALUATION",
+            "CRITIC_WARMUP_STEPS",
+            "BCConfig",
+            "EvalConfig",
+            "KLConfig",
+        ),
         "sb3_llmae.training.critic": ("warm_up_critic",),
         "sb3_llmae.training.evaluation": (
             "EvaluationResult",

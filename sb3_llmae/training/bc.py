@@ -27,10 +27,11 @@ from tqdm.auto import tqdm
 from sb3_llmae.demonstrations.containers import Demonstrations
 from sb3_llmae.demonstrations.storage import load_demonstrations
 from sb3_llmae.envs import env_id_of
-from sb3_llmae.training.config import BCConfig, EvalConfig, split_bc_settings
+from sb3_llmae.training.config import BC_EVALUATION, BCConfig, EvalConfig, split_bc_settings
 from sb3_llmae.training.critic import ActorCritic
 from sb3_llmae.training.evaluation import evaluate_success
 from sb3_llmae.training.soft_bc import train_soft_targets
+from sb3_llmae.training.temperature import cap_action_entropy, mean_action_entropy
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +61,24 @@ class BCReport:
     """
     What behaviour cloning did.
 
-    :param epochs: epochs trained
-    :param loss: final mean negative log-likelihood of the expert's actions
-    :param accuracy: final fraction of demonstration steps where the greedy action is the expert's
-    :param success_rate: final greedy success rate on the evaluation env (``None``: not evaluated)
-    :param stopped_early: whether the success threshold ended training before the epoch budget
-    :param history: one checkpoint per evaluation of the weights kept, in order
+    :param epochs: epochs behind the weights kept
+    :param loss: mean negative log-likelihood of the expert's actions under the weights kept (before
+        any entropy cap)
+    :param accuracy: fraction of demonstration steps where the greedy action of the weights kept is the
+        expert's
+    :param success_rate: greedy success rate of the weights kept on the evaluation env (``None``: not
+        evaluated)
+    :param stopped_early: whether the success threshold or ``patience`` ended training before the
+        epoch budget
+    :param history: one checkpoint per evaluation, in the order trained
     :param refined_from: when success jumped past ``stop_at_success`` between two evaluations, the
         checkpoint that jumped; training went back and measured that interval more finely, and the
         weights kept are the first to reach the threshold there (``None``: no such step back)
+    :param best_of: with ``keep_best``, the last evaluation when an earlier one had a better greedy
+        success rate and its weights were kept instead (``None``: the last weights were kept)
+    :param logit_scale: factor the action logits were scaled by to meet ``max_entropy`` (1.0: none)
+    :param entropy: mean entropy (nats) of the action distribution on the demonstrations' states, as
+        kept (after the cap)
     """
 
     epochs: float
@@ -78,6 +88,9 @@ class BCReport:
     stopped_early: bool
     history: tuple[BCCheckpoint, ...]
     refined_from: BCCheckpoint | None = None
+    best_of: BCCheckpoint | None = None
+    logit_scale: float = 1.0
+    entropy: float | None = None
 
 
 def as_demonstrations(
@@ -165,17 +178,27 @@ def pretrain_bc(
     head gets no gradient from the BC loss.
 
     With ``config.stop_at_success``, training stops at the first evaluation where the greedy success
-    rate reaches it: a prior that imitates the expert too confidently explores too little for PPO to
-    improve on it. Success can jump far past the threshold within ``eval_every`` epochs; then training
-    goes back to the previous evaluation and repeats that interval in ``refine_chunks`` parts, stopping
-    at the first that reaches the threshold (``BCReport.refined_from`` keeps the checkpoint that jumped).
+    rate reaches it (by default 1.0: fit until the greedy policy plays every held-out seed, on
+    ``BC_EVALUATION``'s seeds). Success can jump past a lower threshold within ``eval_every`` epochs;
+    then training goes back to the previous evaluation and repeats that interval in ``refine_chunks``
+    parts, stopping at the first that reaches the threshold (``BCReport.refined_from`` keeps the
+    checkpoint that jumped). With ``config.patience``, training also stops after that many evaluations
+    without a better greedy success rate, and with ``config.keep_best`` the best evaluation's weights
+    are kept: demonstrations with random detours (an LLM's) never reach the threshold, and fitting
+    them longer makes the greedy policy worse.
+
+    Then, with ``config.max_entropy``, the action head's logits are scaled up until the mean entropy
+    on the demonstrations' states is at most that
+    (:func:`~sb3_llmae.training.temperature.cap_action_entropy`): the greedy actions stay those BC
+    chose, while PPO's sampled rollouts come closer to them, so that PPO meets and corrects the states
+    where the greedy policy fails (measured in ``docs/measurements.md``).
 
     :param policy_or_model: an SB3 model with an ``ActorCriticPolicy`` (PPO, A2C) or the policy
     :param demonstrations: demonstrations, or the directory they were saved in
     :param config: the BC settings, or a mapping of their fields (``None``: the defaults of
         :class:`~sb3_llmae.training.config.BCConfig`)
     :param evaluation: how the greedy success rate is measured (seeds, episodes, step limit; ``None``:
-        :class:`~sb3_llmae.training.config.EvalConfig`'s defaults)
+        ``BC_EVALUATION``, 20 episodes on seeds apart from those training is reported on)
     :param eval_env_id: env id the success rate is measured on, at every evaluation; ``None``: measured
         only with ``stop_at_success``, on the model's env (or the demonstrations' env for a bare policy)
     :param sb3_logger: where to record ``bc/*`` figures at each evaluation (e.g. ``model.logger``)
@@ -188,7 +211,7 @@ def pretrain_bc(
     :raises TypeError: if the policy is not an ``ActorCriticPolicy``
     """
     config, eval_fields, mapped_progress_bar = split_bc_settings(config)
-    evaluation = dataclasses.replace(evaluation or EvalConfig(), **eval_fields)
+    evaluation = dataclasses.replace(evaluation or BC_EVALUATION, **eval_fields)
     policy = actor_critic_policy(policy_or_model)
     demos = as_demonstrations(demonstrations, policy)
     model_env_id = (
@@ -222,20 +245,32 @@ def pretrain_bc(
         dynamic_ncols=True,
     ) as run.bar:
         stopped_early, refined_from = run.run()
+        final, best_of = run.keep_best() if config.keep_best else (run.history[-1], None)
     policy.set_training_mode(False)
-    final = run.history[-1]
+    logit_scale = 1.0
+    if config.max_entropy is not None:
+        logit_scale = cap_action_entropy(policy, np.asarray(demos.transitions.obs), config.max_entropy)
+    entropy = mean_action_entropy(policy, np.asarray(demos.transitions.obs))
     logger.info(
-        "BC: %g epochs, loss %.3f, accuracy %.1f%%, greedy success %s%s%s.",
+        "BC: %g epochs, loss %.3f, accuracy %.1f%%, greedy success %s%s%s%s; action entropy %.2f nats%s.",
         final.epoch,
         final.loss,
         100 * final.accuracy,
         "not measured" if final.success_rate is None else f"{final.success_rate:.0%}",
-        f" (stopped at the threshold {config.stop_at_success})" if stopped_early else "",
+        f" (stopped early, after {run.history[-1].epoch:g} epochs)" if stopped_early else "",
         ""
         if refined_from is None
-        else f"; kept the first of {config.refine_chunks} finer evaluations to reach it (every "
+        else f"; kept the first of {config.refine_chunks} finer evaluations to reach the threshold (every "
         f"{config.eval_every} epochs it had jumped to {refined_from.success_rate:.0%} at epoch "
         f"{refined_from.epoch:g})",
+        ""
+        if best_of is None
+        else f"; kept the best evaluation's weights (the last, at epoch {best_of.epoch:g}, "
+        f"had {best_of.success_rate or 0.0:.0%})",
+        entropy,
+        ""
+        if logit_scale == 1.0
+        else f" (logits scaled by {logit_scale:.2f} to meet max_entropy={config.max_entropy})",
     )
     return BCReport(
         epochs=final.epoch,
@@ -245,6 +280,9 @@ def pretrain_bc(
         stopped_early=stopped_early,
         history=tuple(run.history),
         refined_from=refined_from,
+        best_of=best_of,
+        logit_scale=logit_scale,
+        entropy=entropy,
     )
 
 
@@ -298,6 +336,9 @@ class _BCRun:
         # what the bar's postfix says while an interval is trained again in parts (None: not refining)
         self.refining: str | None = None
         self.history: list[BCCheckpoint] = []
+        # The evaluation with the best greedy success rate so far, and its weights.
+        self.best: BCCheckpoint | None = None
+        self.best_weights: dict[str, Any] | None = None
         self.bar = tqdm(disable=True)
         batches = DataLoader(
             self.transitions,
@@ -335,12 +376,13 @@ class _BCRun:
         """
         Train up to ``config.epochs``, measuring every ``config.eval_every`` epochs.
 
-        :return: whether the success threshold stopped training early, and the checkpoint that jumped
-            past it when the interval was refined (``None``: none)
+        :return: whether the success threshold or ``patience`` stopped training early, and the
+            checkpoint that jumped past the threshold when the interval was refined (``None``: none)
         """
         epochs, stop_at_success = self.config.epochs, self.config.stop_at_success
         refine = stop_at_success is not None and self.config.refine_chunks > 1
         epochs_done = 0
+        evaluations_without_progress = 0
         while epochs_done < epochs:
             n_epochs = min(self.config.eval_every, epochs - epochs_done)
             before = self.snapshot() if refine else None
@@ -349,6 +391,15 @@ class _BCRun:
             if not reached(checkpoint, stop_at_success):
                 self.history.append(checkpoint)
                 epochs_done += n_epochs
+                if self.note_if_best(checkpoint):
+                    evaluations_without_progress = 0
+                elif checkpoint.success_rate is not None:
+                    evaluations_without_progress += 1
+                    if (
+                        self.config.patience is not None
+                        and evaluations_without_progress >= self.config.patience
+                    ):
+                        return epochs_done < epochs, None
                 continue
             refined_from = None
             if before is not None and checkpoint.success_rate != stop_at_success:
@@ -358,6 +409,43 @@ class _BCRun:
                 self.history.append(checkpoint)
             return epochs_done + n_epochs < epochs, refined_from
         return False, None
+
+    def note_if_best(self, checkpoint: BCCheckpoint) -> bool:
+        """
+        Keep the current weights aside when their greedy success rate is the best so far (the latest of
+        equals).
+
+        :param checkpoint: the checkpoint just measured, of the current weights
+        :return: whether its greedy success rate beats every earlier one (a tie is no progress)
+        """
+        if checkpoint.success_rate is None:
+            return False
+        best_rate = None if self.best is None else self.best.success_rate
+        if best_rate is not None and checkpoint.success_rate < best_rate:
+            return False
+        self.best = checkpoint
+        self.best_weights = copy.deepcopy(self.policy.state_dict()) if self.config.keep_best else None
+        return best_rate is None or checkpoint.success_rate > best_rate
+
+    def keep_best(self) -> tuple[BCCheckpoint, BCCheckpoint | None]:
+        """
+        End with the weights of the best evaluation, when an earlier one beat the last.
+
+        :return: the checkpoint of the weights kept, and the last one when those are the best's
+            (else ``None``)
+        """
+        last = self.history[-1]
+        best = self.best
+        if (
+            best is None
+            or self.best_weights is None
+            or best is last
+            # the threshold reached (or a refined crossing), which no earlier evaluation did
+            or (last.success_rate is not None and last.success_rate >= (best.success_rate or 0.0))
+        ):
+            return last, None
+        self.policy.load_state_dict(self.best_weights)
+        return best, last
 
     def train(self, n_epochs: int | None = None, n_batches: int | None = None) -> None:
         self.policy.set_training_mode(True)

@@ -70,6 +70,10 @@ class BCConfig:
     """
     How demonstrations are behaviour-cloned into a policy (imitation's ``BC``).
 
+    The defaults fit the demonstrations until the greedy policy (``predict(deterministic=True)``)
+    plays held-out seeds well and keep the best evaluation's weights; ``docs/measurements.md`` holds
+    the measurements behind each value (an entropy cap, ``max_entropy``, is there as an option).
+
     :param epochs: largest number of passes over the demonstrations
     :param batch_size: transitions per gradient step
     :param learning_rate: Adam's learning rate
@@ -84,18 +88,28 @@ class BCConfig:
     :param soft_targets: fit the teacher's whole distribution over the actions (cross-entropy to it,
         as kept by ``generate --decision logprobs``) instead of the action it took; steps without one
         count as the action taken
+    :param patience: stop after this many evaluations in a row without a new best greedy success
+        rate (``None``: train to ``epochs`` or the threshold)
+    :param keep_best: end with the weights of the evaluation with the best greedy success rate (the
+        latest of equals) rather than the last ones
+    :param max_entropy: largest mean entropy (nats) of the cloned action distribution on the
+        demonstrations' states: above it, the action head's logits are scaled up (a temperature
+        below 1) until the mean entropy equals it; the greedy action does not change (``None``: no cap)
     """
 
-    epochs: int = 15
+    epochs: int = 100
     batch_size: int = 32
     learning_rate: float = 1e-3
     ent_weight: float = 1e-3
     l2_weight: float = 0.0
-    stop_at_success: float | None = None
-    eval_every: int = 2
+    stop_at_success: float | None = 1.0
+    eval_every: int = 5
     refine_chunks: int = 4
     seed: int = 0
     soft_targets: bool = False
+    patience: int | None = 4
+    keep_best: bool = True
+    max_entropy: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_every", "refine_chunks"):
@@ -109,6 +123,12 @@ class BCConfig:
         if self.stop_at_success is not None and not 0.0 < self.stop_at_success <= 1.0:
             raise ValueError(
                 f"BCConfig.stop_at_success must lie in (0, 1] or be None, got {self.stop_at_success}."
+            )
+        if self.patience is not None:
+            _check_positive_int("BCConfig.patience", self.patience)
+        if self.max_entropy is not None and not (math.isfinite(self.max_entropy) and self.max_entropy > 0):
+            raise ValueError(
+                f"BCConfig.max_entropy must be a positive number of nats or None, got {self.max_entropy}."
             )
 
 
@@ -185,3 +205,9 @@ def split_bc_settings(
 def _check_positive_int(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+# How BC measures its greedy success rate (to stop and to pick its weights): seeds apart from the
+# demonstrations' (0, 1, ...) and from EvalConfig's default ones, on which training is reported, so
+# that choosing BC's weights on them does not flatter those figures.
+BC_EVALUATION = EvalConfig(seed=2_000_000)

@@ -18,7 +18,13 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
 from sb3_llmae.envs import env_id_of
 from sb3_llmae.training.bc import BCReport, actor_critic_policy, pretrain_bc
-from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, BCConfig, EvalConfig, split_bc_settings
+from sb3_llmae.training.config import (
+    BC_EVALUATION,
+    CRITIC_WARMUP_STEPS,
+    BCConfig,
+    EvalConfig,
+    split_bc_settings,
+)
 from sb3_llmae.training.continuation import continue_on_next_learn
 from sb3_llmae.training.critic import reinitialise_critic, warm_up_critic
 from sb3_llmae.training.kl_ppo import KL_PPO_OPTIONS, KLPPO
@@ -63,7 +69,7 @@ def clone_prior(
         model,
         demonstrations,
         config,
-        evaluation=dataclasses.replace(evaluation or EvalConfig(), **eval_fields),
+        evaluation=dataclasses.replace(evaluation or BC_EVALUATION, **eval_fields),
         sb3_logger=sb3_logger,
         allow_env_mismatch=allow_env_mismatch,
         progress_bar=bool(progress_bar),
@@ -106,8 +112,9 @@ def llm_init_ppo(
 
     Steps: (1) :func:`~sb3_llmae.training.ppo.make_ppo`, the same builder as PPO from scratch;
     (2) :func:`~sb3_llmae.training.bc.pretrain_bc` on the model's own policy, with ``bc_kwargs``
-    (by default :class:`~sb3_llmae.training.config.BCConfig`'s: 15 epochs at learning rate 1e-3, chosen
-    from the measurements in ``docs/measurements.md``); (3) with ``init="actor"``, the critic's weights
+    (by default :class:`~sb3_llmae.training.config.BCConfig`'s, chosen from the measurements in
+    ``docs/measurements.md``: until the greedy policy plays held-out seeds, the best evaluation's weights
+    kept); (3) with ``init="actor"``, the critic's weights
     are drawn afresh; (4) :func:`~sb3_llmae.training.critic.warm_up_critic`: ``critic_warmup_steps``
     env steps of the BC policy fit the value function while the actor stays fixed. These steps are
     training steps of the model: ``model.num_timesteps`` starts at them, and the next ``model.learn(n)``
@@ -174,7 +181,7 @@ def llm_init_ppo(
         demos,
         init=init,
         bc_kwargs=bc_kwargs,
-        evaluation=EvalConfig(max_episode_steps=ppo_kwargs.get("max_episode_steps")),
+        evaluation=dataclasses.replace(BC_EVALUATION, max_episode_steps=ppo_kwargs.get("max_episode_steps")),
         seed=seed,
         sb3_logger=model.logger if model.tensorboard_log is not None else None,
         allow_env_mismatch=True,  # checked above

@@ -3,6 +3,7 @@ rl-zoo3's hyperparameter files alone can train an LLM-initialised PPO."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from contextlib import ExitStack
@@ -12,7 +13,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from sb3_llmae.demonstrations import Demonstrations, load_demonstrations
 from sb3_llmae.training.bc import BCReport, actor_critic_policy
-from sb3_llmae.training.config import CRITIC_WARMUP_STEPS, EvalConfig, split_bc_settings
+from sb3_llmae.training.config import BC_EVALUATION, CRITIC_WARMUP_STEPS, split_bc_settings
 from sb3_llmae.training.critic import actor_frozen
 from sb3_llmae.training.llm_init import BCSettings, clone_prior
 from sb3_llmae.training.ppo import InitMode, check_init
@@ -104,7 +105,7 @@ class LLMInitCallback(BaseCallback):
             self.demonstrations,
             init=self.init,
             bc_kwargs=self.bc_kwargs,
-            evaluation=EvalConfig(max_episode_steps=self.max_episode_steps),
+            evaluation=dataclasses.replace(BC_EVALUATION, max_episode_steps=self.max_episode_steps),
             seed=self.model.seed if self.seed is None else self.seed,
             sb3_logger=self.logger,
         )
