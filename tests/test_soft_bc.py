@@ -81,7 +81,13 @@ def test_pretrain_bc_with_soft_targets_approaches_the_teacher():
     demos = with_teacher(empty_5x5_demos(n_episodes=4))
     targets = demos.soft_targets()
     soft, hard = small_ppo(seed=0), small_ppo(seed=0)
-    settings = {"epochs": 150, "batch_size": 8, "learning_rate": 3e-3, "ent_weight": 0.0}
+    settings = {
+        "epochs": 150,
+        "batch_size": 8,
+        "learning_rate": 3e-3,
+        "ent_weight": 0.0,
+        "stop_at_success": None,
+    }
     pretrain_bc(soft, demos, {**settings, "soft_targets": True})
     pretrain_bc(hard, demos, settings)
     obs = demos.transitions.obs
