@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from sb3_llmae.masks import MinigridActionMasker
 from sb3_llmae.missions import MinigridMissionWrapper
 from sb3_llmae.registration import (  # noqa: F401  (register_envs: also sb3_llmae.envs.register_envs)
+    DEFAULT_OBS_MODE,
     OBS_MODES,
     REGISTERED_PREFIX,
     ObsMode,
@@ -235,7 +236,7 @@ def wrap_observation(env: gym.Env, obs_mode: ObsMode) -> gym.Env:
 
 def make_env(
     env_id: str,
-    obs_mode: ObsMode = "image",
+    obs_mode: ObsMode = DEFAULT_OBS_MODE,
     seed: int | None = None,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
@@ -272,7 +273,7 @@ def make_env(
 def make_vec_env(
     env_id: str,
     n_envs: int = 4,
-    obs_mode: ObsMode = "image",
+    obs_mode: ObsMode = DEFAULT_OBS_MODE,
     seed: int | None = None,
     max_episode_steps: int | None = None,
     vec_env_cls: type[DummyVecEnv] | type[SubprocVecEnv] | None = None,

@@ -10,6 +10,8 @@ import minigrid  # noqa: F401  (registers the MiniGrid and BabyAI ids)
 
 ObsMode = Literal["image", "flat", "mission"]
 OBS_MODES: tuple[str, ...] = ("image", "flat", "mission")
+# What a policy sees unless told otherwise: the egocentric grid (MinigridFeaturesExtractor).
+DEFAULT_OBS_MODE: ObsMode = "image"
 # The suffix of each mode's sb3_llmae/<id> registration (register_envs).
 OBS_MODE_SUFFIXES: dict[str, str] = {"image": "", "flat": "-flat", "mission": "-mission"}
 REGISTERED_PREFIX = "sb3_llmae/"

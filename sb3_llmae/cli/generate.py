@@ -37,7 +37,7 @@ from sb3_llmae.experts.llm.settings import (
     BatchSettings,
     ChatSettings,
 )
-from sb3_llmae.registration import OBS_MODES
+from sb3_llmae.registration import DEFAULT_OBS_MODE, OBS_MODES
 
 if TYPE_CHECKING:
     from sb3_llmae.experts import Expert, LLMExpert
@@ -283,7 +283,9 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--episodes", type=int, default=50, help="episodes to play")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
-    parser.add_argument("--obs-mode", choices=OBS_MODES, default="image", help="observations to store")
+    parser.add_argument(
+        "--obs-mode", choices=OBS_MODES, default=DEFAULT_OBS_MODE, help="observations to store"
+    )
     parser.add_argument(
         "--max-episode-steps", type=int, default=None, help="step limit of an episode (default: the env's)"
     )

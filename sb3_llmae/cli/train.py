@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sb3_llmae.cli.config_flags import DefaultsHelpFormatter, add_config_flags
 from sb3_llmae.cli.outputs import save_model
-from sb3_llmae.registration import OBS_MODES
+from sb3_llmae.registration import DEFAULT_OBS_MODE, OBS_MODES
 from sb3_llmae.training.config import REFERENCE_N_ENVS, EvalConfig
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--obs-mode",
         choices=OBS_MODES,
-        default="image",
+        default=DEFAULT_OBS_MODE,
         help="from scratch only (a loaded model has its own)",
     )
     parser.add_argument("--n-envs", type=int, default=REFERENCE_N_ENVS, help="number of training envs")

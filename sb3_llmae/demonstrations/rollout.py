@@ -31,6 +31,7 @@ from sb3_llmae.demonstrations.containers import (
 )
 from sb3_llmae.demonstrations.storage import EpisodeStore, save_demonstrations
 from sb3_llmae.envs import (
+    DEFAULT_OBS_MODE,
     ObsMode,
     check_env_id,
     check_max_episode_steps,
@@ -53,7 +54,7 @@ def rollout_episode(
     env_id: str,
     expert: Expert,
     seed: int,
-    obs_mode: ObsMode = "image",
+    obs_mode: ObsMode = DEFAULT_OBS_MODE,
     max_episode_steps: int | None = None,
     stop: threading.Event | None = None,
     env_kwargs: dict[str, Any] | None = None,
@@ -178,7 +179,7 @@ def generate_demonstrations(
     expert: Expert,
     n_episodes: int,
     seed: int = 0,
-    obs_mode: ObsMode = "image",
+    obs_mode: ObsMode = DEFAULT_OBS_MODE,
     only_successful: bool = True,
     max_episode_steps: int | None = None,
     n_workers: int = 1,

@@ -20,7 +20,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.save_util import json_to_data
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_llmae.envs import MAX_CELL_INDEX, ObsMode, make_vec_env, obs_mode_of
+from sb3_llmae.envs import DEFAULT_OBS_MODE, MAX_CELL_INDEX, ObsMode, make_vec_env, obs_mode_of
 from sb3_llmae.features import MinigridFeaturesExtractor, MissionGridFeaturesExtractor
 from sb3_llmae.missions import mission_grid_shape
 from sb3_llmae.training.config import INIT_MODES, REFERENCE_N_ENVS, REFERENCE_PPO_KWARGS, InitMode
@@ -121,7 +121,7 @@ def make_ppo(
     *,
     algo: type[OnPolicyAlgorithm] = PPO,
     init: InitMode = "scratch",
-    obs_mode: ObsMode = "image",
+    obs_mode: ObsMode = DEFAULT_OBS_MODE,
     n_envs: int = REFERENCE_N_ENVS,
     max_episode_steps: int | None = None,
     seed: int | None = None,

@@ -17,7 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback, EventCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_llmae.atomic_files import write_text_atomic
-from sb3_llmae.envs import ObsMode, minigrid_id, obs_mode_of, vec_env_id
+from sb3_llmae.envs import DEFAULT_OBS_MODE, ObsMode, minigrid_id, obs_mode_of, vec_env_id
 from sb3_llmae.run_layout import (
     CSV_COLUMNS,
     EVAL_LOGS_DIR,
@@ -112,7 +112,7 @@ class SampleEfficiencyCallback(EventCallback):
         self.env_kwargs = dict(env_kwargs or {})
         self.log_dir_setting = log_dir
         self.eval_dir = Path()
-        self.obs_mode: ObsMode = "image"
+        self.obs_mode: ObsMode = DEFAULT_OBS_MODE
         self.next_eval = 0
         # time spent evaluating so far: wall clock, and CPU time of this process
         self.eval_seconds = 0.0
