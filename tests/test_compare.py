@@ -29,14 +29,14 @@ from sb3_llmae.experiments import (
 )
 from sb3_llmae.experiments.methods import BC_KWARGS, load_method_specs, resolve_methods
 from sb3_llmae.experiments.models import source_model_path, train_source_model
-from sb3_llmae.experiments.run_folder import is_finished, latest_checkpoint
-from sb3_llmae.experiments.runner import (
-    plan_warnings,
+from sb3_llmae.experiments.ray_backend import (
     probe_storage,
     shared_storage_error,
     storage_problems,
     write_probe,
 )
+from sb3_llmae.experiments.run_folder import is_finished, latest_checkpoint
+from sb3_llmae.experiments.runner import plan_warnings
 from sb3_llmae.experiments.specs import RunSpec
 from sb3_llmae.training.config import BCConfig, EvalConfig
 from sb3_llmae.training.ppo import REFERENCE_PPO_KWARGS, make_ppo

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sb3_llmae.experiments import plan_runs
-from sb3_llmae.experiments.runner import RunProgress, check_shared_storage, compare
+from sb3_llmae.experiments.ray_backend import check_shared_storage
+from sb3_llmae.experiments.runner import RunProgress, compare
 from tests.ray_cluster import RayCluster
 from tests.test_compare import SCRATCH, SETTINGS
 from tests.training_helpers import ENV_ID, SMALL_PPO_KWARGS

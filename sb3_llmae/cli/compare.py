@@ -96,7 +96,8 @@ def locked_output(out: str) -> filelock.BaseFileLock:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Train every (method, seed) run not finished before, print a summary; non-zero exit if any failed."""
     from sb3_llmae.experiments.budget import training_budget
-    from sb3_llmae.experiments.runner import compare, plan_runs, require_ray
+    from sb3_llmae.experiments.ray_backend import require_ray
+    from sb3_llmae.experiments.runner import compare, plan_runs
 
     if args.backend == "ray":
         require_ray()  # before anything else: one line naming the extra
