@@ -83,6 +83,10 @@ class ChatTransport:
         # Joined as the openai client joins a path onto its base URL (which ends in "/").
         base_url = self.openai_client.base_url
         self._url = base_url.copy_with(raw_path=base_url.raw_path + b"chat/completions")
+        # the base URL's own query (e.g. ?api-key=..., kept out of the shown URL) goes on every request
+        query = {str(name): str(value) for name, value in (self.openai_client.default_query or {}).items()}
+        if query:
+            self._url = self._url.copy_merge_params(query)
 
     def send(
         self, messages: Sequence[Mapping[str, str]], epoch: int, params: Mapping[str, Any] | None = None
