@@ -60,7 +60,15 @@ def algo_kwargs(algo: type[OnPolicyAlgorithm]) -> dict[str, Any]:
     :param algo: a supported algorithm class
     :return: the reference hyperparameters it takes (A2C has no ``batch_size``, ``n_epochs``, ``clip_range``)
     """
-    accepted = set(inspect.signature(algo.__init__).parameters)
+    accepted: set[str] = set()
+    # a subclass that passes **kwargs on (KLPPO) takes its parent's parameters too
+    for cls in algo.__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        parameters = inspect.signature(vars(cls)["__init__"]).parameters
+        accepted |= set(parameters)
+        if not any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters.values()):
+            break
     return {name: value for name, value in REFERENCE_PPO_KWARGS.items() if name in accepted}
 
 
@@ -239,14 +247,15 @@ def saved_algo(path: str | os.PathLike[str]) -> type[OnPolicyAlgorithm]:
         return MaskablePPO
     if isinstance(policy_class, type) and issubclass(policy_class, RecurrentActorCriticPolicy):
         return RecurrentPPO
-    if "n_steps" in data and "clip_range" not in data:  # on-policy without PPO's clipping
-        return A2C
     if isinstance(policy_class, type) and not issubclass(policy_class, ActorCriticPolicy):
         raise ValueError(
             f"{path} holds a model with the policy {policy_class.__module__}.{policy_class.__qualname__}, "
             "not an actor-critic: PPO, KLPPO, MaskablePPO and RecurrentPPO models load here (a DQN or SAC "
             "zip loads with its own class)."
         )
+    # on-policy without PPO's clipping (off-policy models, which also save n_steps, are refused above)
+    if "n_steps" in data and "clip_range" not in data:  # on-policy without PPO's clipping
+        return A2C
     return KLPPO if "prior_weights" in data else PPO
 
 
