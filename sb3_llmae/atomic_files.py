@@ -56,3 +56,15 @@ def can_write_in(directory: str | os.PathLike[str]) -> bool:
             return True
     except OSError:
         return False
+
+
+def unwritable_folder(file: str | os.PathLike[str]) -> Path | None:
+    """
+    :param file: a file to be written, whose folders may not exist yet
+    :return: its nearest existing ancestor if that is not a directory a file can be created in (the
+        folders to make would fail there), ``None`` when the file can be written
+    """
+    existing = Path(file).parent
+    while not existing.exists():
+        existing = existing.parent
+    return None if existing.is_dir() and can_write_in(existing) else existing

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from sb3_llmae.atomic_files import can_write_in
+from sb3_llmae.atomic_files import unwritable_folder
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
@@ -78,10 +78,8 @@ def check_gif_path(out: str | os.PathLike[str]) -> Path:
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"The output {out} is a directory: pass a GIF file such as {out / 'episodes.gif'}.")
-    existing = out.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not can_write_in(existing):
+    existing = unwritable_folder(out)
+    if existing is not None:
         raise ValueError(f"Cannot write {out}: {existing} is not a writable directory. Pass another path.")
     return out
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_llmae.atomic_files import atomic_path, can_write_in
+from sb3_llmae.atomic_files import atomic_path, unwritable_folder
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,8 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
     file = model_zip_path(path)
     if file.is_dir():
         raise ValueError(f"The output {file} is a directory: pass a file path such as {file / 'model.zip'}.")
-    existing = file.parent
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not can_write_in(existing):
+    existing = unwritable_folder(file)
+    if existing is not None:
         raise ValueError(
             f"Cannot write {file}: {existing} is not a writable directory. Pass another path, or fix its "
             "permissions."
